@@ -35,5 +35,11 @@ test-asan:
 	$(CMAKE) --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" $(CTEST) $(CTEST_FLAGS)
 
+bench:
+	bash bench/run.sh full
+
+bench-quick:
+	bash bench/run.sh quick
+
 clean:
 	rm -rf build build-tsan build-asan build-bench

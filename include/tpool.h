@@ -419,4 +419,8 @@ TP_EXTERN int tp_waitset_destroy(tp_waitset *ws);
 }
 #endif
 
+/* The blocking queue (tp_queue_*) has a header of its own, included here so
+ * that one #include gives the whole API. */
+#include "tpool_queue.h"
+
 #endif /* TPOOL_H */

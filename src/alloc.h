@@ -1,0 +1,19 @@
+/*
+ * alloc.h - the library's allocator (internal).
+ *
+ * Every allocation of the library goes through tpi_malloc/tpi_free so that a
+ * user can plug in their own allocator (tp_replace_allocator) and the tests
+ * can make the N-th allocation fail.  Never call malloc/free directly in
+ * src/.
+ */
+#ifndef TPI_ALLOC_H
+#define TPI_ALLOC_H
+
+#include <stddef.h>
+
+void *tpi_malloc(size_t size);
+/* Zero-filled; fails (NULL) on overflow of n * size. */
+void *tpi_calloc(size_t n, size_t size);
+void tpi_free(void *ptr);
+
+#endif
