@@ -409,7 +409,7 @@ TP_EXTERN int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms,
                               tp_future **out);
 
 /* Number of futures added and not yet taken by tp_waitset_next(). */
-TP_EXTERN size_t tp_waitset_size(const tp_waitset *ws);
+TP_EXTERN size_t tp_waitset_size(tp_waitset *ws);
 
 /* Destroys the waitset, releasing its references to the futures not yet
  * taken.  Must not race with other calls on ws.  Errors: TP_EINVAL (NULL). */

@@ -1,0 +1,340 @@
+/*
+ * future.c - task/future objects: state machine, settling, callbacks,
+ * references, and the functions a running task calls (tp_task_*).
+ * The design, the lock table and the lock order are described in future.h.
+ */
+#include "future.h"
+
+#include <pthread.h>
+
+#include "alloc.h"
+#include "pool.h"
+
+/* ---- the lock table ---------------------------------------------------- */
+
+#define TPI_LOCKS 64 /* a power of two */
+#define TPI_M1 PTHREAD_MUTEX_INITIALIZER
+#define TPI_M4 TPI_M1, TPI_M1, TPI_M1, TPI_M1
+#define TPI_M16 TPI_M4, TPI_M4, TPI_M4, TPI_M4
+static pthread_mutex_t tpi_locks[TPI_LOCKS] = {TPI_M16, TPI_M16, TPI_M16,
+                                               TPI_M16};
+
+static pthread_mutex_t *lock_of(const tp_future *f)
+{
+    /* Fibonacci hashing of the address; the low bits are alignment. */
+    uint64_t h = (uint64_t)(uintptr_t)f * 0x9E3779B97F4A7C15ull;
+    return &tpi_locks[h >> (64 - 6)];
+}
+
+/* ---- creation and references ------------------------------------------- */
+
+static _Atomic uint64_t tpi_next_id = 1;
+static _Thread_local tp_future *tpi_running; /* task run by this thread */
+
+tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
+                          uint32_t refs)
+{
+    tp_future *f = tpi_malloc(sizeof *f);
+    if (f == NULL)
+        return NULL;
+    atomic_init(&f->state, TP_PENDING);
+    atomic_init(&f->refs, refs);
+    f->error = 0;
+    f->id = atomic_fetch_add_explicit(&tpi_next_id, 1, memory_order_relaxed);
+    f->fn = fn;
+    f->arg = arg;
+    f->result = NULL;
+    f->pool = pool;
+    f->next = NULL;
+    f->prev = NULL;
+    f->waiters = NULL;
+    f->callbacks = NULL;
+    return f;
+}
+
+void tpi_future_discard(tp_future *f)
+{
+    tpi_free(f);
+}
+
+int tp_future_retain(tp_future *f)
+{
+    if (f == NULL)
+        return TP_EINVAL;
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return 0;
+}
+
+int tp_future_release(tp_future *f)
+{
+    if (f == NULL)
+        return TP_EINVAL;
+    /* acq_rel: every owner's last use happens before the free. */
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        tpi_free(f);
+    return 0;
+}
+
+/* ---- settling ------------------------------------------------------------ */
+
+static void run_callbacks(tp_future *f, tpi_callback *list)
+{
+    /* The list is newest first; reverse it to run in registration order. */
+    tpi_callback *ordered = NULL;
+    while (list != NULL) {
+        tpi_callback *next = list->next;
+        list->next = ordered;
+        ordered = list;
+        list = next;
+    }
+    while (ordered != NULL) {
+        tpi_callback *next = ordered->next;
+        bool heap = ordered->heap;
+        ordered->fn(f, ordered->ctx);
+        if (heap)
+            tpi_free(ordered);
+        ordered = next;
+    }
+}
+
+bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    /* Fast path: nobody listens, one CAS.  Release publishes result and
+     * error to whoever later sees the final state with acquire. */
+    while (!(s & TPI_F_LISTENERS)) {
+        if (tpi_state_of(s) != from)
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, (uint32_t)to,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return true;
+    }
+
+    pthread_mutex_t *mu = lock_of(f);
+    pthread_mutex_lock(mu);
+    s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        /* Flags may still change under us (STOP is set without the lock). */
+        if (tpi_state_of(s) != from) {
+            pthread_mutex_unlock(mu);
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &s, (uint32_t)to, memory_order_acq_rel,
+        memory_order_relaxed));
+    for (tpi_waiter *w = f->waiters; w != NULL; w = w->next) {
+        w->pprev = NULL;
+        tpi_parker_unpark(w->parker);
+    }
+    f->waiters = NULL;
+    tpi_callback *cbs = f->callbacks;
+    f->callbacks = NULL;
+    pthread_mutex_unlock(mu);
+
+    run_callbacks(f, cbs);
+    return true;
+}
+
+bool tpi_future_run(tp_future *f)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if (tpi_state_of(s) != TP_PENDING)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING,
+        memory_order_acquire, memory_order_relaxed));
+
+    tp_future *outer = tpi_running; /* a waiting worker runs tasks nested */
+    tpi_running = f;
+    f->result = f->fn(f->arg);
+    tpi_running = outer;
+
+    tp_state to = TP_COMPLETED;
+    if (f->error == TP_ECANCELED && tpi_stop_requested(f))
+        to = TP_CANCELLED;
+    else if (f->error != 0)
+        to = TP_FAILED;
+    tpi_future_settle(f, TP_RUNNING, to);
+    return true;
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+/* Sets LISTENERS unless f is final; the caller holds f's lock. */
+static bool mark_listened(tp_future *f)
+{
+    uint32_t old = atomic_fetch_or_explicit(&f->state, TPI_F_LISTENERS,
+                                            memory_order_acq_rel);
+    /* A final word never changes, so a flag set on one is never seen:
+     * settlers look at the flag only before they settle. */
+    return !tpi_is_final(old);
+}
+
+bool tpi_future_add_waiter(tp_future *f, tpi_waiter *w)
+{
+    pthread_mutex_t *mu = lock_of(f);
+    pthread_mutex_lock(mu);
+    bool linked = mark_listened(f);
+    if (linked) {
+        w->next = f->waiters;
+        if (w->next != NULL)
+            w->next->pprev = &w->next;
+        w->pprev = &f->waiters;
+        f->waiters = w;
+    } else {
+        w->pprev = NULL;
+    }
+    pthread_mutex_unlock(mu);
+    return linked;
+}
+
+void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w)
+{
+    pthread_mutex_t *mu = lock_of(f);
+    pthread_mutex_lock(mu);
+    if (w->pprev != NULL) {
+        *w->pprev = w->next;
+        if (w->next != NULL)
+            w->next->pprev = w->pprev;
+        w->pprev = NULL;
+    }
+    pthread_mutex_unlock(mu);
+}
+
+void tpi_future_add_callback(tp_future *f, tpi_callback *cb)
+{
+    pthread_mutex_t *mu = lock_of(f);
+    pthread_mutex_lock(mu);
+    bool linked = mark_listened(f);
+    if (linked) {
+        cb->next = f->callbacks;
+        f->callbacks = cb;
+    }
+    pthread_mutex_unlock(mu);
+    if (!linked) {
+        cb->next = NULL;
+        run_callbacks(f, cb);
+    }
+}
+
+int tp_future_on_done(tp_future *f, tp_done_fn fn, void *ctx)
+{
+    if (f == NULL || fn == NULL)
+        return TP_EINVAL;
+    tpi_callback *cb = tpi_malloc(sizeof *cb);
+    if (cb == NULL)
+        return TP_ENOMEM;
+    cb->fn = fn;
+    cb->ctx = ctx;
+    cb->heap = true;
+    tpi_future_add_callback(f, cb);
+    return 0;
+}
+
+/* ---- queries and cancel ---------------------------------------------------- */
+
+uint64_t tp_future_id(const tp_future *f)
+{
+    return f == NULL ? 0 : f->id;
+}
+
+tp_state tp_future_state(const tp_future *f)
+{
+    if (f == NULL)
+        return TP_PENDING;
+    return tpi_state_of(atomic_load_explicit(&f->state, memory_order_acquire));
+}
+
+int tp_future_error(const tp_future *f)
+{
+    if (f == NULL)
+        return 0;
+    switch (tp_future_state(f)) {
+    case TP_FAILED:
+        return f->error;
+    case TP_CANCELLED:
+        return TP_ECANCELED;
+    default:
+        return 0;
+    }
+}
+
+const char *tp_state_name(tp_state state)
+{
+    switch (state) {
+    case TP_PENDING:
+        return "pending";
+    case TP_RUNNING:
+        return "running";
+    case TP_COMPLETED:
+        return "completed";
+    case TP_FAILED:
+        return "failed";
+    case TP_CANCELLED:
+        return "cancelled";
+    }
+    return "unknown";
+}
+
+int tp_future_cancel(tp_future *f)
+{
+    if (f == NULL)
+        return TP_EINVAL;
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    for (;;) {
+        switch (tpi_state_of(s)) {
+        case TP_PENDING:
+            if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED))
+                return 0;
+            /* A worker started it meanwhile: ask it to stop instead. */
+            s = atomic_load_explicit(&f->state, memory_order_acquire);
+            continue;
+        case TP_RUNNING:
+            if (atomic_compare_exchange_weak_explicit(
+                    &f->state, &s, s | TPI_F_STOP, memory_order_acq_rel,
+                    memory_order_acquire))
+                return TP_EBUSY;
+            continue;
+        default:
+            return TP_EALREADY;
+        }
+    }
+}
+
+/* ---- what a running task may ask --------------------------------------------- */
+
+tp_future *tpi_current_task(void)
+{
+    return tpi_running;
+}
+
+int tpi_stop_requested(const tp_future *f)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    return (s & TPI_F_STOP) != 0 || tpi_pool_abort_requested(f->pool);
+}
+
+int tp_task_stop_requested(void)
+{
+    tp_future *f = tpi_running;
+    return f != NULL && tpi_stop_requested(f);
+}
+
+int tp_task_fail(int code)
+{
+    tp_future *f = tpi_running;
+    if (f == NULL)
+        return TP_EPERM;
+    if (code == 0)
+        return TP_EINVAL;
+    f->error = code;
+    return 0;
+}
+
+uint64_t tp_task_id(void)
+{
+    tp_future *f = tpi_running;
+    return f == NULL ? 0 : f->id;
+}

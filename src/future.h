@@ -1,0 +1,133 @@
+/*
+ * future.h - a task and its future, one object (internal).
+ *
+ * A tp_future is the task (fn, arg) and the place its outcome lands.  The
+ * pool queues the same object it hands out, so a submit allocates once.
+ *
+ * State word.  `state` holds a tp_state in its low bits plus two flags:
+ *   TPI_F_LISTENERS  someone is registered (waiter or done-callback); the
+ *                    settling thread must take the future's lock.
+ *   TPI_F_STOP       tp_future_cancel() asked the running task to stop.
+ * Transitions are CASes on the word: PENDING -> RUNNING (a worker starts
+ * it), PENDING -> CANCELLED, RUNNING -> COMPLETED | FAILED | CANCELLED.
+ * Once final, the word never changes again (flags included).
+ *
+ * Locking.  The waiter and callback lists of a future are guarded by one
+ * mutex of a fixed, statically initialised table, chosen by hashing the
+ * future's address (a "parking lot"): no per-future mutex to create or
+ * destroy, and the lock does not live inside memory that may be freed.
+ * LISTENERS is set only under that lock, so a settler that sees it clear
+ * may settle with a single CAS and skip the lock (the common case: nobody
+ * waits yet).  A settler that sees it set takes the lock, settles, detaches
+ * both lists, unparks the waiters while still holding the lock (waiter
+ * nodes live on the waiters' stacks: a waiter returns only after it has
+ * taken the same lock, so it cannot free its node while it is signalled),
+ * then runs the callbacks after unlocking.
+ *
+ * Lock order: future-table lock -> parker mutex.  No other lock is taken
+ * while a future-table lock is held (callbacks run after it is released).
+ *
+ * References.  `refs` counts owners: the caller's handle (if it asked for a
+ * future) and the pool's, which it drops after the task has settled and its
+ * callbacks have run.  The last release frees the object.
+ */
+#ifndef TPI_FUTURE_H
+#define TPI_FUTURE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "parker.h"
+#include "tpool.h"
+
+#define TPI_STATE_MASK 0x7u
+#define TPI_F_LISTENERS 0x8u
+#define TPI_F_STOP 0x10u
+
+/* A thread blocked on one or more futures: a node per future, all pointing
+ * to the thread's parker.  Lives on the waiter's stack. */
+typedef struct tpi_waiter {
+    struct tpi_waiter *next;
+    struct tpi_waiter **pprev; /* NULL once detached */
+    tpi_parker *parker;
+} tpi_waiter;
+
+/* A done-callback registration.  Heap-allocated by tp_future_on_done(), or
+ * embedded in a larger object by internal users (waitset). */
+typedef struct tpi_callback {
+    struct tpi_callback *next;
+    tp_done_fn fn;
+    void *ctx;
+    bool heap; /* free after running */
+} tpi_callback;
+
+struct tp_future {
+    _Atomic uint32_t state;
+    _Atomic uint32_t refs;
+    int error;            /* written by the running task, read once final */
+    uint64_t id;
+    tp_task_fn fn;
+    void *arg;
+    void *result;         /* written by the running task, read once final */
+    struct tp_pool *pool; /* the pool that runs it; valid until it settles */
+    struct tp_future *next;       /* pool queue links (pool lock); a */
+    struct tp_future *prev;       /* queued task has prev or is head */
+    tpi_waiter *waiters;          /* future-table lock */
+    tpi_callback *callbacks;      /* future-table lock; newest first */
+};
+
+/* Allocates a PENDING future with `refs` references and a fresh id.
+ * Returns NULL when out of memory. */
+tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
+                          uint32_t refs);
+
+/* Frees a future that was never published (submit failed). */
+void tpi_future_discard(tp_future *f);
+
+static inline tp_state tpi_state_of(uint32_t word)
+{
+    return (tp_state)(word & TPI_STATE_MASK);
+}
+
+static inline bool tpi_is_final(uint32_t word)
+{
+    return tpi_state_of(word) >= TP_COMPLETED;
+}
+
+static inline bool tpi_future_done(const tp_future *f)
+{
+    return tpi_is_final(atomic_load_explicit(&f->state, memory_order_acquire));
+}
+
+/* Moves f from state `from` to the final state `to`, wakes its waiters and
+ * runs its callbacks.  Returns false (and does nothing) if f was not in
+ * state `from`.  The caller holds a reference. */
+bool tpi_future_settle(tp_future *f, tp_state from, tp_state to);
+
+/* Runs a PENDING task on the calling thread: PENDING -> RUNNING, fn(arg),
+ * then settles it.  Returns false if it was no longer PENDING (cancelled):
+ * then nothing ran.  The caller holds a reference. */
+bool tpi_future_run(tp_future *f);
+
+/* Links w to f's waiters unless f has settled.  Returns false (w not
+ * linked) when f is final. */
+bool tpi_future_add_waiter(tp_future *f, tpi_waiter *w);
+
+/* Unlinks w if it is still linked.  Always takes f's lock, so that after
+ * it returns no settler can still be touching w. */
+void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w);
+
+/* Registers cb (an embedded node) to run when f settles; if f has settled,
+ * runs it now on this thread. */
+void tpi_future_add_callback(tp_future *f, tpi_callback *cb);
+
+/* The task currently running on this thread, or NULL. */
+tp_future *tpi_current_task(void);
+
+/* Non-zero if f (running) was asked to stop, by tp_future_cancel() or by an
+ * immediate shutdown of its pool. */
+int tpi_stop_requested(const tp_future *f);
+
+#endif

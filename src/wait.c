@@ -1,0 +1,206 @@
+/*
+ * wait.c - waiting on futures: one, all of several, any of several.
+ *
+ * One loop serves every wait.  The waiting thread links a waiter node into
+ * each future it waits on (all nodes point at the thread's parker), parks,
+ * and on waking unlinks them and looks again.  A settling thread unparks
+ * every linked waiter under the future's lock, and a waiter always unlinks
+ * under that lock before it returns, so a node (on the waiter's stack) is
+ * never touched after its owner has gone.
+ *
+ * A worker that waits does not just sleep.  If the future it waits for is
+ * still queued in its pool, it takes it out and runs it itself (a child
+ * task waited on by its parent is usually run this way: no hand-off, and
+ * no more stack than a direct call).  Otherwise, while the future is not
+ * done, it runs its pool's queued tasks (tpi_worker_help), and when there
+ * are none it parks as an idle worker, so that either a new task or the
+ * future settling wakes it.  That is what lets a task wait on a child it submitted to the
+ * same pool, even on a pool of one thread.  Nesting is bounded
+ * (tpi_worker_can_help); past the bound a worker waits without helping.
+ */
+#include <errno.h>
+
+#include "alloc.h"
+#include "future.h"
+#include "pool.h"
+
+/* Lowest index of a settled future, or n. */
+static size_t first_done(tp_future *const *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tpi_future_done(fs[i]))
+            return i;
+    return n;
+}
+
+/* Links a node into every future; false (nothing linked) if one of them
+ * has settled meanwhile. */
+static bool link_all(tp_future *const *fs, size_t n, tpi_waiter *nodes,
+                     tpi_parker *parker)
+{
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].parker = parker;
+        if (!tpi_future_add_waiter(fs[i], &nodes[i])) {
+            while (i-- > 0)
+                tpi_future_remove_waiter(fs[i], &nodes[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void unlink_all(tp_future *const *fs, size_t n, tpi_waiter *nodes)
+{
+    for (size_t i = 0; i < n; i++)
+        tpi_future_remove_waiter(fs[i], &nodes[i]);
+}
+
+/* A worker runs a future it waits for itself, if it is still queued in
+ * its pool: the cheapest way to have it done, and the stack it takes is the
+ * one a direct call would. */
+static bool run_one_awaited(tpi_worker *w, tp_future *const *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tpi_worker_run_queued(w, fs[i]))
+            return true;
+    return false;
+}
+
+/* The loop described at the top.  fs are valid, n > 0, *dl not a poll. */
+static int park_until_any(tp_future *const *fs, size_t n,
+                          const tpi_deadline *dl, tpi_waiter *nodes,
+                          size_t *index)
+{
+    tpi_worker *w = tpi_worker_self();
+    tpi_parker own, *parker;
+    if (w != NULL) {
+        parker = tpi_worker_parker(w);
+    } else {
+        int rc = tpi_parker_init(&own);
+        if (rc != 0)
+            return rc == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
+        parker = &own;
+    }
+    bool help = w != NULL && tpi_worker_can_help(w);
+
+    int rc;
+    for (;;) {
+        if ((*index = first_done(fs, n)) < n) {
+            rc = 0;
+            break;
+        }
+        if (w != NULL && run_one_awaited(w, fs, n))
+            continue;
+        if (help && tpi_worker_help(w))
+            continue;
+        if (!link_all(fs, n, nodes, parker))
+            continue;
+        if (help && !tpi_worker_park_begin(w)) {
+            unlink_all(fs, n, nodes); /* work arrived: go and run it */
+            continue;
+        }
+        int prc = tpi_parker_park(parker, dl);
+        if (help)
+            tpi_worker_park_end(w);
+        unlink_all(fs, n, nodes);
+        if (prc == ETIMEDOUT) {
+            *index = first_done(fs, n);
+            rc = *index < n ? 0 : TP_ETIMEDOUT;
+            break;
+        }
+    }
+    if (w == NULL)
+        tpi_parker_destroy(&own);
+    return rc;
+}
+
+/* Validation and the cheap cases shared by every wait. */
+static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
+                    size_t *index)
+{
+    if ((*index = first_done(fs, n)) < n)
+        return 0;
+    if (timeout_ms == 0)
+        return TP_ETIMEDOUT;
+    tp_future *self = tpi_current_task();
+    if (n == 1 && fs[0] == self)
+        return TP_EDEADLK;
+
+    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
+    enum { ON_STACK = 8 };
+    tpi_waiter stack_nodes[ON_STACK];
+    tpi_waiter *nodes = stack_nodes;
+    if (n > ON_STACK) {
+        nodes = tpi_calloc(n, sizeof *nodes);
+        if (nodes == NULL)
+            return TP_ENOMEM;
+    }
+    int rc = park_until_any(fs, n, &dl, nodes, index);
+    if (nodes != stack_nodes)
+        tpi_free(nodes);
+    return rc;
+}
+
+int tp_future_wait(tp_future *f, int64_t timeout_ms)
+{
+    if (f == NULL)
+        return TP_EINVAL;
+    size_t index;
+    return wait_any(&f, 1, timeout_ms, &index);
+}
+
+int tp_future_get(tp_future *f, int64_t timeout_ms, void **result)
+{
+    int rc = tp_future_wait(f, timeout_ms);
+    if (rc != 0)
+        return rc;
+    switch (tp_future_state(f)) {
+    case TP_COMPLETED:
+        if (result != NULL)
+            *result = f->result;
+        return 0;
+    case TP_FAILED:
+        return TP_EFAILED;
+    default:
+        return TP_ECANCELED;
+    }
+}
+
+int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms)
+{
+    if (fs == NULL && n > 0)
+        return TP_EINVAL;
+    tp_future *self = tpi_current_task();
+    for (size_t i = 0; i < n; i++)
+        if (fs[i] == NULL)
+            return TP_EINVAL;
+        else if (fs[i] == self)
+            return TP_EDEADLK;
+    /* One deadline for the whole call: each wait gets what is left. */
+    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
+    for (size_t i = 0; i < n; i++) {
+        int64_t left = timeout_ms;
+        if (timeout_ms > 0) {
+            uint64_t at = (uint64_t)dl.at.tv_sec * 1000000000u +
+                          (uint64_t)dl.at.tv_nsec;
+            uint64_t now = tpi_now_ns();
+            left = now >= at ? 0 : (int64_t)((at - now + 999999) / 1000000);
+        }
+        size_t index;
+        int rc = wait_any(&fs[i], 1, left, &index);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int tp_wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
+                size_t *index)
+{
+    if (fs == NULL || n == 0 || index == NULL)
+        return TP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (fs[i] == NULL)
+            return TP_EINVAL;
+    return wait_any(fs, n, timeout_ms, index);
+}

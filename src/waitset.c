@@ -1,0 +1,181 @@
+/*
+ * waitset.c - futures handed back in the order they settle (as_completed).
+ *
+ * Each added future gets a node with an embedded done-callback.  When the
+ * future settles, the callback appends the node to the set's ready list and
+ * signals one waiter; tp_waitset_next() pops the oldest ready node.  So
+ * each future costs O(1) however many are in the set (wait-any over an
+ * array is O(n) per call).
+ *
+ * Lifetime: the set is freed when its owner has destroyed it and no
+ * callback can reach it any more.  `refs` (under mu) counts the owner plus
+ * one per node whose future has not settled yet; the last to drop it frees
+ * the set.  A callback that fires after destroy releases its future and
+ * frees its node.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "future.h"
+
+typedef struct ws_node {
+    tpi_callback cb; /* first: the callback's ctx is the node itself */
+    struct ws_node *next;
+    tp_future *f;
+    tp_waitset *ws;
+} ws_node;
+
+struct tp_waitset {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ws_node *head, *tail; /* settled, not yet taken */
+    size_t size;          /* added and not yet taken */
+    size_t refs;          /* owner + nodes not yet settled */
+    unsigned waiters;
+    bool destroyed;
+};
+
+static void ws_free(tp_waitset *ws)
+{
+    pthread_cond_destroy(&ws->cv);
+    pthread_mutex_destroy(&ws->mu);
+    tpi_free(ws);
+}
+
+/* Drops one reference; mu held on entry, released on return. */
+static void ws_unref_unlock(tp_waitset *ws)
+{
+    bool last = --ws->refs == 0;
+    pthread_mutex_unlock(&ws->mu);
+    if (last)
+        ws_free(ws);
+}
+
+static void on_settled(tp_future *f, void *ctx)
+{
+    ws_node *node = ctx;
+    tp_waitset *ws = node->ws;
+    (void)f;
+    pthread_mutex_lock(&ws->mu);
+    if (ws->destroyed) {
+        tp_future_release(node->f);
+        tpi_free(node);
+    } else {
+        node->next = NULL;
+        if (ws->tail != NULL)
+            ws->tail->next = node;
+        else
+            ws->head = node;
+        ws->tail = node;
+        if (ws->waiters > 0)
+            pthread_cond_signal(&ws->cv);
+    }
+    ws_unref_unlock(ws);
+}
+
+int tp_waitset_create(tp_waitset **out)
+{
+    if (out == NULL)
+        return TP_EINVAL;
+    tp_waitset *ws = tpi_calloc(1, sizeof *ws);
+    if (ws == NULL)
+        return TP_ENOMEM;
+    int rc = pthread_mutex_init(&ws->mu, NULL);
+    if (rc == 0 && (rc = tpi_cond_init(&ws->cv)) != 0)
+        pthread_mutex_destroy(&ws->mu);
+    if (rc != 0) {
+        tpi_free(ws);
+        return rc == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
+    }
+    ws->refs = 1;
+    *out = ws;
+    return 0;
+}
+
+int tp_waitset_add(tp_waitset *ws, tp_future *f)
+{
+    if (ws == NULL || f == NULL)
+        return TP_EINVAL;
+    ws_node *node = tpi_malloc(sizeof *node);
+    if (node == NULL)
+        return TP_ENOMEM;
+    tp_future_retain(f);
+    node->cb.fn = on_settled;
+    node->cb.ctx = node;
+    node->cb.heap = false;
+    node->f = f;
+    node->ws = ws;
+    pthread_mutex_lock(&ws->mu);
+    ws->size++;
+    ws->refs++;
+    pthread_mutex_unlock(&ws->mu);
+    /* May run on_settled right here if f has already settled. */
+    tpi_future_add_callback(f, &node->cb);
+    return 0;
+}
+
+int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms, tp_future **out)
+{
+    if (ws == NULL || out == NULL)
+        return TP_EINVAL;
+    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
+    int rc = 0;
+    pthread_mutex_lock(&ws->mu);
+    while (ws->head == NULL) {
+        if (ws->size == 0) {
+            rc = TP_EEMPTY;
+            break;
+        }
+        ws->waiters++;
+        int w = tpi_cond_wait(&ws->cv, &ws->mu, &dl);
+        ws->waiters--;
+        if (w == ETIMEDOUT && ws->head == NULL) {
+            rc = TP_ETIMEDOUT;
+            break;
+        }
+    }
+    ws_node *node = NULL;
+    if (rc == 0) {
+        node = ws->head;
+        ws->head = node->next;
+        if (ws->head == NULL)
+            ws->tail = NULL;
+        ws->size--;
+    }
+    pthread_mutex_unlock(&ws->mu);
+    if (node != NULL) {
+        *out = node->f; /* the set's reference passes to the caller */
+        tpi_free(node);
+    }
+    return rc;
+}
+
+size_t tp_waitset_size(tp_waitset *ws)
+{
+    if (ws == NULL)
+        return 0;
+    pthread_mutex_lock(&ws->mu);
+    size_t n = ws->size;
+    pthread_mutex_unlock(&ws->mu);
+    return n;
+}
+
+int tp_waitset_destroy(tp_waitset *ws)
+{
+    if (ws == NULL)
+        return TP_EINVAL;
+    pthread_mutex_lock(&ws->mu);
+    ws->destroyed = true;
+    ws_node *ready = ws->head;
+    ws->head = ws->tail = NULL;
+    ws_unref_unlock(ws);
+    while (ready != NULL) {
+        ws_node *next = ready->next;
+        tp_future_release(ready->f);
+        tpi_free(ready);
+        ready = next;
+    }
+    return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * util.h - small synchronisation helpers for tests: an event (a gate that
+ * tasks wait on until the test opens it), a countdown latch, and a
+ * sanitizer check to scale loop counts.
+ */
+#ifndef TP_TEST_UTIL_H
+#define TP_TEST_UTIL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
+/* SCALE(n): n in plain builds, n/10 under a sanitizer (at least 1). */
+#define SCALE(n) (UNDER_SANITIZER ? ((n) / 10 > 0 ? (n) / 10 : 1) : (n))
+
+typedef struct event {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int count; /* times signalled */
+} event;
+
+static inline void event_init(event *e)
+{
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->count = 0;
+}
+
+static inline void event_destroy(event *e)
+{
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+}
+
+/* Adds one to the count and wakes every waiter. */
+static inline void event_signal(event *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->count++;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Waits until the event has been signalled at least n times. */
+static inline void event_wait(event *e, int n)
+{
+    pthread_mutex_lock(&e->mu);
+    while (e->count < n)
+        pthread_cond_wait(&e->cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static inline int event_count(event *e)
+{
+    pthread_mutex_lock(&e->mu);
+    int n = e->count;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+static inline double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+#endif
