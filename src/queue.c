@@ -12,7 +12,7 @@
  *    seq numbers the puts of the queue; a heap alone is not stable, the key
  *    makes items of equal priority come out in put order.  64 bits do not
  *    wrap in practice (585 years at one put per nanosecond).
- * An empty queue owns no store: it is allocated by the first put and grows by
+ * A new queue owns no store: the first put allocates it, and it grows by
  * doubling (a bounded queue's never beyond its capacity, so a huge capacity
  * costs nothing until it is used).  Growth copies under the lock, amortised
  * O(1) per item; a failed allocation leaves the queue as it was.  The store
@@ -33,8 +33,8 @@
  * and let a batch wake exactly as many threads as it moved items: a put of k
  * items signals min(k, getters waiting) times, a get of k items min(k,
  * putters waiting); only close, close_now and the last task_done broadcast.
- * A signal aimed at a thread already woken (it is counted until it runs) is
- * not lost: POSIX gives it to a thread still blocked, if there is one.
+ * A signal meant for a thread already woken (it is counted until it runs)
+ * is not wasted: POSIX wakes a thread still blocked, if there is one.
  * Every signal and broadcast is sent with the lock held.  Signalling after
  * unlocking was measured (bench/qdriver.c, one producer and eight consumers
  * on two cores) to be up to ten times slower: the consumers then take each
@@ -50,10 +50,10 @@
  * as an item arrives takes the item rather than leaving it to a getter that
  * nobody will signal again.
  *
- * Invariants (with the lock held, or free)
- *   st.count <= capacity for a bounded queue; st.count <= st.cap
- *   len == st.count whenever the lock is free (len is its lock-free copy)
- *   closed_now implies closed, and a closed queue's store only shrinks
+ * Invariants (whenever the lock is free)
+ *   st.count <= st.cap, and st.count <= capacity for a bounded queue
+ *   len == st.count (len is its lock-free copy)
+ *   closed_now implies closed; a closed queue's count never grows
  *   getters/putters/joiners = threads between the ++ and -- around a wait
  */
 #include "tpool_queue.h"
