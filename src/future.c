@@ -28,25 +28,75 @@ static pthread_mutex_t *lock_of(const tp_future *f)
 
 /* ---- creation and references ------------------------------------------- */
 
-static _Atomic uint64_t tpi_next_id = 1;
 static _Thread_local tp_future *tpi_running; /* task run by this thread */
+
+/* Ids: each thread takes a block of them from the global counter, so that
+ * threads submitting at once do not fight over one cache line. */
+#define TPI_ID_BLOCK 256
+static _Atomic uint64_t tpi_next_id = 1;
+static _Thread_local uint64_t tpi_id_next, tpi_id_end;
+
+static uint64_t new_id(void)
+{
+    if (tpi_id_next == tpi_id_end) {
+        tpi_id_next = atomic_fetch_add_explicit(&tpi_next_id, TPI_ID_BLOCK,
+                                                memory_order_relaxed);
+        tpi_id_end = tpi_id_next + TPI_ID_BLOCK;
+    }
+    return tpi_id_next++;
+}
+
+#define TPI_CACHE_MAX 512
+static _Thread_local tpi_cache *tpi_tls_cache;
+
+void tpi_cache_attach(tpi_cache *c)
+{
+    if (c == NULL && tpi_tls_cache != NULL) {
+        tp_future *f = tpi_tls_cache->head;
+        while (f != NULL) {
+            tp_future *next = f->next;
+            tpi_free(f);
+            f = next;
+        }
+        tpi_tls_cache->head = NULL;
+        tpi_tls_cache->n = 0;
+    }
+    tpi_tls_cache = c;
+}
+
+static void future_free(tp_future *f)
+{
+    tpi_cache *c = tpi_tls_cache;
+    if (c != NULL && c->n < TPI_CACHE_MAX) {
+        f->next = c->head;
+        c->head = f;
+        c->n++;
+    } else {
+        tpi_free(f);
+    }
+}
 
 tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
                           uint32_t refs)
 {
-    tp_future *f = tpi_malloc(sizeof *f);
-    if (f == NULL)
+    tpi_cache *c = tpi_tls_cache;
+    tp_future *f;
+    if (c != NULL && c->head != NULL) {
+        f = c->head;
+        c->head = f->next;
+        c->n--;
+    } else if ((f = tpi_malloc(sizeof *f)) == NULL) {
         return NULL;
+    }
     atomic_init(&f->state, TP_PENDING);
     atomic_init(&f->refs, refs);
     f->error = 0;
-    f->id = atomic_fetch_add_explicit(&tpi_next_id, 1, memory_order_relaxed);
+    f->id = new_id();
     f->fn = fn;
     f->arg = arg;
     f->result = NULL;
     f->pool = pool;
     f->next = NULL;
-    f->prev = NULL;
     f->waiters = NULL;
     f->callbacks = NULL;
     return f;
@@ -54,7 +104,7 @@ tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
 
 void tpi_future_discard(tp_future *f)
 {
-    tpi_free(f);
+    future_free(f);
 }
 
 int tp_future_retain(tp_future *f)
@@ -71,7 +121,7 @@ int tp_future_release(tp_future *f)
         return TP_EINVAL;
     /* acq_rel: every owner's last use happens before the free. */
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-        tpi_free(f);
+        future_free(f);
     return 0;
 }
 

@@ -72,11 +72,23 @@ struct tp_future {
     void *arg;
     void *result;         /* written by the running task, read once final */
     struct tp_pool *pool; /* the pool that runs it; valid until it settles */
-    struct tp_future *next;       /* pool queue links (pool lock); a */
-    struct tp_future *prev;       /* queued task has prev or is head */
+    struct tp_future *next;       /* link in the pool's injector */
     tpi_waiter *waiters;          /* future-table lock */
     tpi_callback *callbacks;      /* future-table lock; newest first */
 };
+
+/* A thread's cache of free future objects.  Workers attach one so that
+ * tasks submitted and finished on the pool's own threads (fork-join) are
+ * recycled without a trip through the allocator; other threads allocate
+ * and free directly. */
+typedef struct tpi_cache {
+    tp_future *head;
+    unsigned n;
+} tpi_cache;
+
+/* Makes c this thread's cache (c empty), or with NULL frees what the
+ * current cache holds and detaches it. */
+void tpi_cache_attach(tpi_cache *c);
 
 /* Allocates a PENDING future with `refs` references and a fresh id.
  * Returns NULL when out of memory. */

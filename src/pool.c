@@ -1,10 +1,11 @@
 /*
- * pool.c - the pool: workers, the task queue, submit, idle waits, shutdown.
+ * pool.c - the pool: workers, scheduling, submit, idle waits, shutdown.
  *
  * Architecture of the library
  * ---------------------------
  *   tpool.h      public API (the reference manual)
- *   pool.c       this file: pool life cycle, workers, queue, submit
+ *   pool.c       this file: pool life cycle, workers, the scheduler, submit
+ *   deque.h      a worker's lock-free work-stealing deque (Chase-Lev)
  *   future.c     task/future object: state machine, settle, callbacks
  *   wait.c       waiting on futures (single, all, any); workers help
  *   waitset.c    futures in completion order (as_completed)
@@ -12,88 +13,140 @@
  *   queue.c      the public blocking queue (independent of the pool)
  *   alloc.c, clock.c, error.c   allocator, deadlines, error table
  *
- * The pool
- * --------
- * One mutex `mu` guards the FIFO of queued tasks (intrusive through
- * tp_future.next, so queueing allocates nothing), the counters, the list
- * of idle workers and the shutdown state.  Each worker sleeps on its own
- * parker; a submit that finds idle workers takes the most recently idled
- * one off the list (its cache is warmest) and unparks it after releasing
- * the lock.  A worker wakes only for work or shutdown: no polling, and an
- * idle pool uses no CPU.
+ * Scheduling
+ * ----------
+ * Each worker owns a deque.  A task submitted by a worker of the pool (a
+ * task spawning children) is pushed on that worker's deque: no lock, no
+ * shared cache line.  A task submitted from any other thread goes to the
+ * injector, a FIFO under the pool mutex `mu`.  A worker looks for work in
+ * this order: its own deque (newest first), the injector (taking a batch
+ * at once, which it pushes on its own deque where others can steal it),
+ * then the other workers' deques, oldest first, starting at a random
+ * victim.  A worker that finds nothing sleeps on its parker.
  *
- * No lost wake-ups: a worker puts itself on the idle list and checks the
- * queue under `mu`; a submitter enqueues and takes a worker off the list
- * under `mu`; the parker keeps the token if the unpark comes before the
- * park.  So either the worker saw the task, or the submitter saw the
- * worker, and an unpark is never missed.
+ * Sleeping and waking (no lost wake-ups, no thundering herd)
+ * ---------------------------------------------------------
+ * The idle list (under `mu`) holds the workers that sleep, and `sleepers`
+ * (an atomic copy of its length) lets a submitter decide without the lock
+ * whether anyone needs waking.  A submitter wakes at most one sleeper per
+ * task, and only if there is one.
  *
- * Condition variables (all on `mu`, CLOCK_MONOTONIC):
- *   space_cv  submitters blocked on a full queue (signal: one per pop)
- *   state_cv  wait_idle callers, create's start-up handshake, and
- *             shutdown callers waiting for another shutdown to finish
- *             (broadcast: these waiters are few and rare)
+ *   worker about to sleep          submitter
+ *   ---------------------          ---------
+ *   lock mu                        push task (deque or injector)
+ *   sleepers++          (W1)       fence(seq_cst)        (F2)
+ *   fence(seq_cst)      (F1)       read sleepers         (R2)
+ *   look at every queue (R1)       if > 0: lock mu, take one
+ *   empty: join idle list,                 sleeper off the list, unlock,
+ *          unlock, park                    unpark it
  *
- * Lock order: pool `mu` -> parker mutex.  A future's table lock is never
- * taken while `mu` is held, and no user code runs under `mu` (tasks,
- * callbacks, hooks and drop functions all run after it is released).
+ * Claim: a task pushed by a submitter is either seen by the worker's last
+ * look (R1) or the worker is woken.  The fences F1 and F2 are ordered one
+ * way or the other in the single total order of seq_cst operations.  If F1
+ * comes first, R2 (after F2) sees W1: the submitter sees sleepers > 0,
+ * takes the lock, and as the worker holds the lock from W1 until it is on
+ * the idle list (or has given up sleeping), the submitter finds it there
+ * and unparks it; the parker keeps the token even if the worker has not
+ * parked yet.  If F2 comes first, R1 (after F1) sees the push, and the
+ * worker does not sleep.  Injector pushes happen under `mu`, which gives
+ * the same guarantee more simply.
+ *
+ * A waiting worker (wait.c) also sleeps on the idle list, so new work wakes
+ * it as well as the future it waits for; it is not counted as idle for
+ * tp_pool_wait_idle (it is running a task).
+ *
+ * Locks: `mu` guards the injector, the idle list, the counters of tasks
+ * run on submitting threads, and the shutdown state.  Order: `mu` -> a
+ * parker's mutex.  A future's table lock is never taken under `mu`, and no
+ * user code runs under `mu`.
+ *
+ * Counting: each worker counts what it submitted, started and finished in
+ * its own counters (written only by itself); tasks submitted or run by
+ * other threads are counted under `mu`.  tp_pool_stats_get() sums them.
+ * A bounded pool also keeps an atomic count of queued tasks to enforce
+ * the capacity; an unbounded pool pays nothing for it.
  *
  * Task lifetime: a submitted future holds one reference for the pool (two
- * if the caller wants the future).  The worker that pops it runs it (or
- * finds it cancelled), settles it, then drops the pool's reference.  An
- * immediate shutdown detaches the queue, cancels each task and drops the
- * pool's references.
+ * if the caller wants the future).  Whoever takes it from a queue runs it
+ * (or finds it cancelled), settles it, and drops the pool's reference.
  *
- * Shutdown: `stopping` goes 0 -> GRACEFUL -> NOW (never back).  Workers
- * exit when the queue is empty and stopping != 0.  During a graceful
- * shutdown, tasks running on this pool may still submit (their children
- * are part of the work being drained); other threads get TP_ESHUTDOWN.
- * The first shutdown caller joins the threads; later callers wait on
- * state_cv for `joined`.
+ * Shutdown: `stopping` goes 0 -> GRACEFUL -> NOW.  In a graceful shutdown
+ * workers keep running tasks (tasks of this pool may still submit: their
+ * children are part of the work) and exit once they find no work.  An
+ * immediate shutdown sets `abort`: workers cancel whatever they take
+ * instead of running it, and the shutdown thread takes every queued task
+ * out of the injector and the deques, cancels it and hands it to the drop
+ * function; after joining the workers it sweeps once more for tasks that
+ * raced with it.
  */
 #include "pool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
+#include "deque.h"
+#include "fence.h"
 #include "future.h"
 
-/* How deeply a waiting worker may nest tasks it runs while it waits. */
+/* How deeply a waiting worker may nest tasks taken from elsewhere than its
+ * own deque (its own deque holds its own children: running them costs the
+ * stack a direct call would). */
 #define TPI_MAX_HELP_DEPTH 128
+/* Most tasks a worker moves from the injector to its deque at once. */
+#define TPI_INJECT_BATCH 32
+/* Rounds of looking for work before a worker goes to sleep. */
+#define TPI_SEARCH_ROUNDS 32
 
 enum { STOP_NONE = 0, STOP_GRACEFUL, STOP_NOW };
 
+typedef struct tpi_counters {
+    _Atomic uint64_t submitted; /* pushed by this thread */
+    _Atomic uint64_t started;   /* taken to run (ran or found cancelled) */
+    _Atomic uint64_t completed; /* ran */
+    _Atomic uint64_t dropped;   /* found cancelled, or cancelled by abort */
+} tpi_counters;
+
 struct tpi_worker {
+    tpi_deque dq; /* first: cache-line aligned */
     tp_pool *pool;
     pthread_t thread;
     unsigned index;
-    unsigned depth;        /* nested tasks run while waiting (own thread) */
+    unsigned depth; /* tasks from elsewhere run nested in waits */
+    uint64_t rng;
+    tpi_counters count;
+    tpi_cache cache;
     tpi_parker parker;
     tpi_worker *idle_next; /* idle list (pool mu) */
     tpi_worker *idle_prev;
-    bool idle;             /* on the idle list (pool mu) */
-    bool claimed;          /* taken off the list by a submitter (pool mu) */
+    bool idle;       /* on the idle list (mu) */
+    bool claimed;    /* taken off the list to run new work (mu) */
 };
 
 struct tp_pool {
     pthread_mutex_t mu;
-    pthread_cond_t space_cv;
-    pthread_cond_t state_cv;
-    tp_future *head, *tail; /* queued tasks, FIFO */
-    size_t queued;
-    size_t running;
-    uint64_t submitted, completed, cancelled;
-    unsigned space_waiters;
-    unsigned state_waiters;
-    unsigned started;      /* workers that finished their start hook */
-    tpi_worker *idle;      /* most recently idled first */
-    int stopping;
+    pthread_cond_t space_cv;    /* submitters blocked on a full queue */
+    pthread_cond_t state_cv;    /* start-up, idle waits, shutdown */
+    tp_future *inj_head, *inj_tail;
+    _Atomic size_t inj_len;     /* written under mu, read anywhere */
+    _Atomic unsigned sleepers;  /* length of the idle list */
+    _Atomic unsigned searching; /* awake workers looking for work */
+    tpi_worker *idle;           /* most recently idled first */
+    unsigned started_threads;   /* workers up (mu) */
+    _Atomic unsigned state_waiters; /* changed under mu, read anywhere */
+    _Atomic unsigned space_waiters;
+    _Atomic size_t queued;      /* bounded pools only */
+    uint64_t ext_submitted;     /* by non-workers (mu) */
+    uint64_t ext_started, ext_completed, ext_dropped; /* inline, shutdown */
+    tp_future *aborted;         /* cancelled by workers during abort (mu) */
+    int stopping;               /* (mu); workers read stop_flag */
+    _Atomic int stop_flag;
+    _Atomic bool abort;
     bool joining, joined;
-    _Atomic bool abort;    /* immediate shutdown: running tasks should stop */
 
     unsigned nthreads;
     tpi_worker *workers;
@@ -106,14 +159,31 @@ struct tp_pool {
 };
 
 _Atomic int tpi_fail_thread_countdown;
+#ifdef TPI_TSAN
+_Atomic int tpi_fence_word;
+#endif
 static _Thread_local tpi_worker *tpi_self;
 
-/* ---- idle list (pool mu held) -------------------------------------------- */
+static inline uint64_t load64(_Atomic uint64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+/* Single-writer counter: a load and a store, no read-modify-write.  The
+ * release store lets a reader that sees a task finished also see it
+ * submitted (see pool_idle()). */
+static inline void bump(_Atomic uint64_t *a, uint64_t n)
+{
+    atomic_store_explicit(a, load64(a) + n, memory_order_release);
+}
+
+/* ---- idle list (mu held) ------------------------------------------------ */
 
 static void idle_push(tp_pool *p, tpi_worker *w)
 {
     w->idle = true;
     w->claimed = false;
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
     w->idle_prev = NULL;
     w->idle_next = p->idle;
     if (p->idle != NULL)
@@ -130,10 +200,11 @@ static void idle_remove(tp_pool *p, tpi_worker *w)
     if (w->idle_next != NULL)
         w->idle_next->idle_prev = w->idle_prev;
     w->idle = false;
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
 }
 
-/* Takes one idle worker for new work; the caller unparks it after
- * releasing mu. */
+/* Takes one sleeper off the list for new work; the caller unparks it
+ * after releasing mu. */
 static tpi_worker *idle_claim(tp_pool *p)
 {
     tpi_worker *w = p->idle;
@@ -144,72 +215,253 @@ static tpi_worker *idle_claim(tp_pool *p)
     return w;
 }
 
-/* ---- queue (pool mu held) -------------------------------------------------- */
+static void unpark_list(tpi_worker *wake)
+{
+    while (wake != NULL) {
+        tpi_worker *next = wake->idle_next;
+        tpi_parker_unpark(&wake->parker);
+        wake = next;
+    }
+}
 
+/* Wakes one sleeper if there is one and no worker is already searching
+ * (a searcher will find the task: see the claim at the top). */
+static void wake_one(tp_pool *p)
+{
+    tpi_fence(); /* F2 */
+    if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&p->searching, memory_order_relaxed) > 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    tpi_worker *w = idle_claim(p);
+    pthread_mutex_unlock(&p->mu);
+    if (w != NULL)
+        tpi_parker_unpark(&w->parker);
+}
+
+/* ---- idleness -------------------------------------------------------------- */
+
+/* Whether every task submitted so far has finished (nothing queued and
+ * nothing running).  mu held (for the counters of other threads).
+ *
+ * Each count only grows, and a task is counted submitted before it is
+ * counted finished (release/acquire through the queues and bump()).  The
+ * finished counts are all read before the submitted ones; so if their sums
+ * are equal, then at the moment the last finished count was read, all the
+ * tasks submitted by then had finished: the pool was idle then. */
+static bool pool_idle(tp_pool *p)
+{
+    uint64_t finished = p->ext_completed + p->ext_dropped;
+    for (unsigned i = 0; i < p->nthreads; i++) {
+        tpi_counters *c = &p->workers[i].count;
+        finished += atomic_load_explicit(&c->completed, memory_order_acquire);
+        finished += atomic_load_explicit(&c->dropped, memory_order_acquire);
+    }
+    uint64_t submitted = p->ext_submitted;
+    for (unsigned i = 0; i < p->nthreads; i++)
+        submitted += atomic_load_explicit(&p->workers[i].count.submitted,
+                                          memory_order_acquire);
+    return finished == submitted;
+}
+
+/* Wakes tp_pool_wait_idle() callers if the pool is idle.  Called by a
+ * worker that ran out of local work and by threads that ran a task inline;
+ * the fence pairs with the one in tp_pool_wait_idle() (either the waiter
+ * sees the last task finished, or this sees the waiter). */
 static void notify_if_idle(tp_pool *p)
 {
-    if (p->queued == 0 && p->running == 0 && p->state_waiters > 0)
+    tpi_fence();
+    if (atomic_load_explicit(&p->state_waiters, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (pool_idle(p))
         pthread_cond_broadcast(&p->state_cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
-static bool in_queue_locked(const tp_pool *p, const tp_future *f)
+/* ---- capacity ----------------------------------------------------------------- */
+
+/* A bounded pool: k tasks left the queue; wake a blocked submitter. */
+static void release_room(tp_pool *p, size_t k)
 {
-    return f->prev != NULL || p->head == f;
+    if (p->capacity == 0 || k == 0)
+        return;
+    atomic_fetch_sub_explicit(&p->queued, k, memory_order_seq_cst);
+    if (atomic_load_explicit(&p->space_waiters, memory_order_seq_cst) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->space_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
-/* Unlinks a queued task and counts it as running. */
-static void take_locked(tp_pool *p, tp_future *f)
-{
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        p->head = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    else
-        p->tail = f->prev;
-    f->next = f->prev = NULL;
-    p->queued--;
-    p->running++;
-    if (p->space_waiters > 0)
-        pthread_cond_signal(&p->space_cv);
-}
+/* ---- running a task ----------------------------------------------------------- */
 
-/* Pops the oldest task and counts it as running. */
-static tp_future *pop_locked(tp_pool *p)
+/* Runs (or, during an abort, cancels) a task this worker has taken, and
+ * drops the pool's reference. */
+static void run_taken(tpi_worker *w, tp_future *f)
 {
-    tp_future *f = p->head;
-    if (f != NULL)
-        take_locked(p, f);
-    return f;
-}
-
-static void finish_locked(tp_pool *p, bool ran)
-{
-    p->running--;
-    if (ran)
-        p->completed++;
-    else
-        p->cancelled++;
-    notify_if_idle(p);
-}
-
-/* Runs a popped task on this thread and drops the pool's reference.
- * Called without mu; returns whether the task ran (false: cancelled). */
-static bool run_popped(tp_future *f)
-{
+    tp_pool *p = w->pool;
+    bump(&w->count.started, 1);
+    release_room(p, 1);
+    if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
+        /* Cancelled here so that its waiters wake now; handed to the drop
+         * function by the shutdown thread later. */
+        if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED)) {
+            pthread_mutex_lock(&p->mu);
+            f->next = p->aborted;
+            p->aborted = f;
+            pthread_mutex_unlock(&p->mu);
+        } else {
+            tp_future_release(f);
+        }
+        bump(&w->count.dropped, 1);
+        return;
+    }
     bool ran = tpi_future_run(f);
     tp_future_release(f);
-    return ran;
+    bump(ran ? &w->count.completed : &w->count.dropped, 1);
 }
 
-/* ---- workers ------------------------------------------------------------------- */
+/* ---- finding work ---------------------------------------------------------------- */
+
+static uint64_t next_rand(tpi_worker *w)
+{
+    /* xorshift64: cheap, and only needs to spread victims. */
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->rng = x;
+}
+
+/* Takes a batch from the injector: returns the first task and pushes the
+ * rest on w's deque (which is empty when this is called). */
+static tp_future *take_injected(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    if (atomic_load_explicit(&p->inj_len, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    size_t len = atomic_load_explicit(&p->inj_len, memory_order_relaxed);
+    size_t k = len / p->nthreads + 1;
+    if (k > TPI_INJECT_BATCH)
+        k = TPI_INJECT_BATCH;
+    if (k > len)
+        k = len;
+    tp_future *first = p->inj_head, *last = first;
+    for (size_t i = 1; i < k; i++)
+        last = last->next;
+    if (k > 0) {
+        p->inj_head = last->next;
+        if (p->inj_head == NULL)
+            p->inj_tail = NULL;
+        atomic_store_explicit(&p->inj_len, len - k, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (k == 0)
+        return NULL;
+    last->next = NULL;
+    tp_future *rest = first->next;
+    first->next = NULL;
+    bool pushed = false;
+    while (rest != NULL) {
+        tp_future *next = rest->next;
+        rest->next = NULL;
+        tpi_deque_push(&w->dq, rest); /* fits: the deque was empty */
+        pushed = true;
+        rest = next;
+    }
+    if (pushed)
+        wake_one(p); /* others may steal the rest */
+    return first;
+}
+
+static tp_future *steal_any(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    unsigned n = p->nthreads;
+    if (n < 2)
+        return NULL;
+    unsigned start = (unsigned)(next_rand(w) % n);
+    for (int round = 0; round < 2; round++) {
+        bool retry = false;
+        for (unsigned i = 0; i < n; i++) {
+            tpi_worker *v = &p->workers[(start + i) % n];
+            if (v == w)
+                continue;
+            tp_future *f;
+            int rc = tpi_deque_steal(&v->dq, &f);
+            if (rc == TPI_STEAL_OK)
+                return f;
+            retry |= rc == TPI_STEAL_RETRY;
+        }
+        if (!retry)
+            break;
+    }
+    return NULL;
+}
+
+/* One look for work: own deque, then (if allowed) injector and steals. */
+static tp_future *find_work(tpi_worker *w, bool elsewhere)
+{
+    tp_future *f = tpi_deque_pop(&w->dq);
+    if (f != NULL || !elsewhere)
+        return f;
+    if ((f = take_injected(w)) != NULL)
+        return f;
+    return steal_any(w);
+}
+
+/* Whether any queue holds a task (R1 of the claim at the top). */
+static bool work_visible(tp_pool *p)
+{
+    if (atomic_load_explicit(&p->inj_len, memory_order_relaxed) > 0)
+        return true;
+    for (unsigned i = 0; i < p->nthreads; i++)
+        if (tpi_deque_nonempty(&p->workers[i].dq))
+            return true;
+    return false;
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+/* Goes to sleep unless work has appeared or the pool is stopping.
+ * Returns false when the worker should exit. */
+static bool sleep_or_exit(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed); /* W1 */
+    tpi_fence();                         /* F1 */
+    if (work_visible(p)) {                                             /* R1 */
+        atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&p->mu);
+        return true;
+    }
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+    if (p->stopping != STOP_NONE) {
+        pthread_mutex_unlock(&p->mu);
+        return false;
+    }
+    idle_push(p, w);
+    pthread_mutex_unlock(&p->mu);
+
+    tpi_deadline forever = tpi_deadline_after_ms(-1);
+    tpi_parker_park(&w->parker, &forever);
+
+    pthread_mutex_lock(&p->mu);
+    if (w->idle) /* woken by something other than a submit */
+        idle_remove(p, w);
+    pthread_mutex_unlock(&p->mu);
+    return true;
+}
 
 static void *worker_main(void *arg)
 {
     tpi_worker *w = arg;
     tp_pool *p = w->pool;
     tpi_self = w;
+    tpi_cache_attach(&w->cache);
 
 #if defined(__linux__) && defined(__GLIBC__)
     /* The kernel keeps 15 bytes of a thread's name. */
@@ -222,31 +474,44 @@ static void *worker_main(void *arg)
         p->on_start(w->index, p->hook_ctx);
 
     pthread_mutex_lock(&p->mu);
-    p->started++;
+    p->started_threads++;
     pthread_cond_broadcast(&p->state_cv);
-    for (;;) {
-        tp_future *f = pop_locked(p);
-        if (f != NULL) {
-            pthread_mutex_unlock(&p->mu);
-            bool ran = run_popped(f);
-            pthread_mutex_lock(&p->mu);
-            finish_locked(p, ran);
-            continue;
-        }
-        if (p->stopping != STOP_NONE)
-            break;
-        idle_push(p, w);
-        pthread_mutex_unlock(&p->mu);
-        tpi_deadline forever = tpi_deadline_after_ms(-1);
-        tpi_parker_park(&w->parker, &forever);
-        pthread_mutex_lock(&p->mu);
-        if (w->idle) /* woken by something other than a submit */
-            idle_remove(p, w);
-    }
     pthread_mutex_unlock(&p->mu);
+
+    for (;;) {
+        tp_future *f = tpi_deque_pop(&w->dq);
+        if (f == NULL) {
+            /* Out of local work: perhaps the whole pool is. */
+            notify_if_idle(p);
+            /* Search before sleeping: a wake-up costs far more than a short
+             * search when work arrives in bursts.  While a worker searches,
+             * submitters need not wake anyone; yielding between rounds
+             * leaves the CPU to them when threads outnumber cores. */
+            atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+            for (int i = 0; i < TPI_SEARCH_ROUNDS && f == NULL; i++) {
+                if (i > 0)
+                    sched_yield();
+                f = find_work(w, true);
+                if (atomic_load_explicit(&p->stop_flag, memory_order_relaxed))
+                    break;
+            }
+            atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+            if (f == NULL) {
+                if (!sleep_or_exit(w))
+                    break;
+                continue;
+            }
+            /* This searcher stops: if it was the last one and there is more
+             * work, another worker should look. */
+            if (work_visible(p))
+                wake_one(p);
+        }
+        run_taken(w, f);
+    }
 
     if (p->on_stop != NULL)
         p->on_stop(w->index, p->hook_ctx);
+    tpi_cache_attach(NULL);
     tpi_self = NULL;
     return NULL;
 }
@@ -261,49 +526,15 @@ tpi_parker *tpi_worker_parker(tpi_worker *w)
     return &w->parker;
 }
 
-bool tpi_worker_can_help(const tpi_worker *w)
-{
-    return w->depth < TPI_MAX_HELP_DEPTH;
-}
-
 bool tpi_worker_help(tpi_worker *w)
 {
-    tp_pool *p = w->pool;
-    pthread_mutex_lock(&p->mu);
-    tp_future *f = pop_locked(p);
-    pthread_mutex_unlock(&p->mu);
+    bool elsewhere = w->depth < TPI_MAX_HELP_DEPTH;
+    tp_future *f = find_work(w, elsewhere);
     if (f == NULL)
         return false;
     w->depth++;
-    bool ran = run_popped(f);
+    run_taken(w, f);
     w->depth--;
-    pthread_mutex_lock(&p->mu);
-    finish_locked(p, ran);
-    pthread_mutex_unlock(&p->mu);
-    return true;
-}
-
-bool tpi_worker_run_queued(tpi_worker *w, tp_future *f)
-{
-    tp_pool *p = w->pool;
-    /* A pending task's pool is alive (pending tasks are in its queue), and
-     * f->pool never changes; a task of another pool is left alone. */
-    if (f->pool != p ||
-        tpi_state_of(atomic_load_explicit(&f->state, memory_order_relaxed)) !=
-            TP_PENDING)
-        return false;
-    pthread_mutex_lock(&p->mu);
-    bool take = in_queue_locked(p, f);
-    if (take)
-        take_locked(p, f);
-    pthread_mutex_unlock(&p->mu);
-    if (!take)
-        return false;
-    /* The queue's reference now belongs to this thread. */
-    bool ran = run_popped(f);
-    pthread_mutex_lock(&p->mu);
-    finish_locked(p, ran);
-    pthread_mutex_unlock(&p->mu);
     return true;
 }
 
@@ -311,7 +542,10 @@ bool tpi_worker_park_begin(tpi_worker *w)
 {
     tp_pool *p = w->pool;
     pthread_mutex_lock(&p->mu);
-    bool park = p->head == NULL;
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
+    tpi_fence();
+    bool park = !work_visible(p);
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
     if (park)
         idle_push(p, w);
     pthread_mutex_unlock(&p->mu);
@@ -321,16 +555,18 @@ bool tpi_worker_park_begin(tpi_worker *w)
 void tpi_worker_park_end(tpi_worker *w)
 {
     tp_pool *p = w->pool;
-    tpi_worker *pass = NULL;
+    bool pass = false;
     pthread_mutex_lock(&p->mu);
     if (w->idle)
         idle_remove(p, w);
-    else if (w->claimed && p->head != NULL)
-        pass = idle_claim(p);
+    else
+        pass = w->claimed;
     w->claimed = false;
     pthread_mutex_unlock(&p->mu);
-    if (pass != NULL)
-        tpi_parker_unpark(&pass->parker);
+    /* Claimed for new work, but it may leave to finish its own task: hand
+     * the wake-up on rather than leave the work waiting. */
+    if (pass)
+        wake_one(p);
 }
 
 bool tpi_pool_abort_requested(const tp_pool *p)
@@ -353,7 +589,7 @@ static bool inside_pool(const tp_pool *p)
     return on_worker_of(p) || (cur != NULL && cur->pool == p);
 }
 
-/* ---- creation -------------------------------------------------------------- */
+/* ---- creation ------------------------------------------------------------------ */
 
 int tp_options_init(tp_options *opts)
 {
@@ -395,6 +631,7 @@ static void stop_workers(tp_pool *p, unsigned n)
 {
     pthread_mutex_lock(&p->mu);
     p->stopping = STOP_NOW;
+    atomic_store(&p->stop_flag, STOP_NOW);
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < n; i++)
         tpi_parker_unpark(&p->workers[i].parker);
@@ -442,8 +679,16 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     p->hook_ctx = opts->hook_ctx;
     snprintf(p->name, sizeof p->name, "%s",
              opts->name != NULL ? opts->name : "tpool");
+    atomic_init(&p->inj_len, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->searching, 0);
+    atomic_init(&p->state_waiters, 0);
+    atomic_init(&p->space_waiters, 0);
+    atomic_init(&p->queued, 0);
+    atomic_init(&p->stop_flag, STOP_NONE);
     atomic_init(&p->abort, false);
 
+    /* Workers hold aligned deques: allocate with room to align. */
     p->workers = tpi_calloc(p->nthreads, sizeof *p->workers);
     if (p->workers == NULL) {
         tpi_free(p);
@@ -470,8 +715,10 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     }
     for (unsigned i = 0; i < p->nthreads; i++) {
         tpi_worker *w = &p->workers[i];
+        tpi_deque_init(&w->dq);
         w->pool = p;
         w->index = i;
+        w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
         if ((rc = tpi_parker_init(&w->parker)) != 0) {
             free_pool(p, i);
             return errno_to_tp(rc);
@@ -486,7 +733,7 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     }
     /* Handshake: return only once every worker is up (no polling). */
     pthread_mutex_lock(&p->mu);
-    while (p->started < p->nthreads)
+    while (p->started_threads < p->nthreads)
         pthread_cond_wait(&p->state_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     *out = p;
@@ -500,20 +747,22 @@ unsigned tp_pool_size(const tp_pool *p)
 
 /* ---- submit -------------------------------------------------------------------- */
 
-/* Appends the chain first..last (n tasks) and claims up to n idle workers
- * into *wake (a list through idle_next).  mu held. */
-static void enqueue_locked(tp_pool *p, tp_future *first, tp_future *last,
-                           size_t n, tpi_worker **wake)
+/* Appends the chain first..last (n tasks) to the injector and claims up to
+ * n sleepers into *wake.  mu held. */
+static void inject_locked(tp_pool *p, tp_future *first, tp_future *last,
+                          size_t n, tpi_worker **wake)
 {
     last->next = NULL;
-    first->prev = p->tail;
-    if (p->tail != NULL)
-        p->tail->next = first;
+    if (p->inj_tail != NULL)
+        p->inj_tail->next = first;
     else
-        p->head = first;
-    p->tail = last;
-    p->queued += n;
-    p->submitted += n;
+        p->inj_head = first;
+    p->inj_tail = last;
+    atomic_store_explicit(&p->inj_len,
+                          atomic_load_explicit(&p->inj_len,
+                                               memory_order_relaxed) +
+                              n,
+                          memory_order_relaxed);
     for (size_t i = 0; i < n; i++) {
         tpi_worker *w = idle_claim(p);
         if (w == NULL)
@@ -523,47 +772,54 @@ static void enqueue_locked(tp_pool *p, tp_future *first, tp_future *last,
     }
 }
 
-static void unpark_all(tpi_worker *wake)
-{
-    while (wake != NULL) {
-        tpi_worker *next = wake->idle_next;
-        tpi_parker_unpark(&wake->parker);
-        wake = next;
-    }
-}
-
-/* Runs f on the calling thread, counted as submitted and run.  Called
- * without mu.  Consumes the pool's reference. */
+/* Runs f on the calling thread (a full queue's caller-runs), counted as
+ * submitted and run.  Consumes the pool's reference. */
 static void run_inline(tp_pool *p, tp_future *f)
 {
     pthread_mutex_lock(&p->mu);
-    p->submitted++;
-    p->running++;
+    p->ext_submitted++;
+    p->ext_started++;
     pthread_mutex_unlock(&p->mu);
-    bool ran = run_popped(f);
+    bool ran = tpi_future_run(f);
+    tp_future_release(f);
     pthread_mutex_lock(&p->mu);
-    finish_locked(p, ran);
+    if (ran)
+        p->ext_completed++;
+    else
+        p->ext_dropped++;
     pthread_mutex_unlock(&p->mu);
+    notify_if_idle(p);
 }
 
 enum { ROOM_OK = 0, ROOM_INLINE = 1 };
 
-/* Makes sure the queue may take one more task.  mu held (released while it
- * waits on space_cv).  Returns ROOM_OK, ROOM_INLINE (the caller must run
- * the task itself), or a TP_E* code.  `worker`: the caller is a worker of
- * p.  *dl is computed on the first wait only, so that a long batch waits
- * at most submit_timeout_ms in all. */
-static int wait_for_room(tp_pool *p, bool worker, tpi_deadline *dl,
-                         bool *have_dl)
+/* Reserves room for up to *n tasks in a bounded pool (all of them in an
+ * unbounded one): on ROOM_OK, *n is how many may be queued now (>= 1).
+ * Returns ROOM_INLINE when the caller must run one task itself, or a TP_E*
+ * code.  May wait on space_cv (mu is taken for that).  `worker`: the
+ * caller is a worker of p.  *dl is computed on the first wait only, so
+ * that a long batch waits at most submit_timeout_ms in all. */
+static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
+                        bool *have_dl)
 {
     for (;;) {
-        if (p->stopping == STOP_NOW ||
-            (p->stopping == STOP_GRACEFUL && !worker))
+        int stop = atomic_load_explicit(&p->stop_flag, memory_order_acquire);
+        if (stop == STOP_NOW || (stop == STOP_GRACEFUL && !worker))
             return TP_ESHUTDOWN;
-        if (p->capacity == 0 || p->queued < p->capacity)
+        if (p->capacity == 0)
             return ROOM_OK;
-        /* A task of this pool must not block on its own pool's queue: all
-         * workers could end up waiting for room only they can make. */
+        size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed);
+        while (q < p->capacity) {
+            size_t k = p->capacity - q < *n ? p->capacity - q : *n;
+            if (atomic_compare_exchange_weak_explicit(
+                    &p->queued, &q, q + k, memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                *n = k;
+                return ROOM_OK;
+            }
+        }
+        /* A worker must not block on its own pool's queue: every worker
+         * could end up waiting for room only they can make. */
         if (worker || p->on_full == TP_FULL_CALLER_RUNS)
             return ROOM_INLINE;
         if (p->on_full == TP_FULL_FAIL)
@@ -572,43 +828,85 @@ static int wait_for_room(tp_pool *p, bool worker, tpi_deadline *dl,
             *dl = tpi_deadline_after_ms(p->submit_timeout_ms);
             *have_dl = true;
         }
-        p->space_waiters++;
-        int rc = tpi_cond_wait(&p->space_cv, &p->mu, dl);
-        p->space_waiters--;
-        if (rc == ETIMEDOUT && p->queued >= p->capacity &&
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add_explicit(&p->space_waiters, 1, memory_order_seq_cst);
+        int rc = 0;
+        if (atomic_load_explicit(&p->queued, memory_order_seq_cst) >=
+                p->capacity &&
             p->stopping == STOP_NONE)
+            rc = tpi_cond_wait(&p->space_cv, &p->mu, dl);
+        atomic_fetch_sub_explicit(&p->space_waiters, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&p->mu);
+        if (rc == ETIMEDOUT &&
+            atomic_load_explicit(&p->queued, memory_order_relaxed) >=
+                p->capacity)
             return TP_EFULL;
     }
+}
+
+/* Queues the chain first..last of n tasks: on the worker's own deque if
+ * the caller is a worker of p, else in the injector.  Wakes sleepers. */
+static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n)
+{
+    tpi_worker *self = on_worker_of(p) ? tpi_self : NULL;
+    if (self != NULL) {
+        bump(&self->count.submitted, n);
+        tp_future *overflow = NULL, *overflow_last = NULL;
+        size_t spilled = 0;
+        for (tp_future *f = first; f != NULL;) {
+            tp_future *next = f == last ? NULL : f->next;
+            f->next = NULL;
+            if (!tpi_deque_push(&self->dq, f)) {
+                if (overflow_last != NULL)
+                    overflow_last->next = f;
+                else
+                    overflow = f;
+                overflow_last = f;
+                spilled++;
+            }
+            f = next;
+        }
+        if (overflow != NULL) {
+            tpi_worker *wake = NULL;
+            pthread_mutex_lock(&p->mu);
+            inject_locked(p, overflow, overflow_last, spilled, &wake);
+            pthread_mutex_unlock(&p->mu);
+            unpark_list(wake);
+        }
+        wake_one(p);
+        return;
+    }
+    tpi_worker *wake = NULL;
+    pthread_mutex_lock(&p->mu);
+    p->ext_submitted += n;
+    inject_locked(p, first, last, n, &wake);
+    pthread_mutex_unlock(&p->mu);
+    unpark_list(wake);
 }
 
 static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out)
 {
     if (p == NULL || fn == NULL)
         return TP_EINVAL;
-    tp_future *f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1);
-    if (f == NULL)
-        return TP_ENOMEM;
-
     bool worker = on_worker_of(p);
+    size_t n = 1;
     bool have_dl = false;
     tpi_deadline dl;
-    tpi_worker *wake = NULL;
-    pthread_mutex_lock(&p->mu);
-    int rc = wait_for_room(p, worker, &dl, &have_dl);
-    if (rc == ROOM_OK)
-        enqueue_locked(p, f, f, 1, &wake);
-    pthread_mutex_unlock(&p->mu);
-
-    if (rc < 0) {
-        tpi_future_discard(f);
+    int rc = reserve_room(p, worker, &n, &dl, &have_dl);
+    if (rc < 0)
         return rc;
+    tp_future *f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1);
+    if (f == NULL) {
+        if (rc == ROOM_OK)
+            release_room(p, 1);
+        return TP_ENOMEM;
     }
     if (out != NULL)
         *out = f;
     if (rc == ROOM_INLINE)
         run_inline(p, f);
     else
-        unpark_all(wake);
+        enqueue(p, f, f, 1);
     return 0;
 }
 
@@ -622,28 +920,6 @@ int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg, tp_future **out)
     if (out == NULL)
         return TP_EINVAL;
     return submit_one(pool, fn, arg, out);
-}
-
-/* Allocates futures for jobs[0..n) as a chain; stops at the first
- * allocation failure.  Returns how many were made. */
-static size_t make_chain(tp_pool *p, tp_job *jobs, size_t n, bool want,
-                         tp_future **first, tp_future **last)
-{
-    size_t made = 0;
-    *first = *last = NULL;
-    for (; made < n; made++) {
-        tp_future *f = tpi_future_new(jobs[made].fn, jobs[made].arg, p,
-                                      want ? 2 : 1);
-        if (f == NULL)
-            break;
-        f->prev = *last;
-        if (*last != NULL)
-            (*last)->next = f;
-        else
-            *first = f;
-        *last = f;
-    }
-    return made;
 }
 
 int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
@@ -660,69 +936,51 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
         for (size_t i = 0; i < n; i++)
             futures[i] = NULL;
 
-    tp_future *first, *last;
-    size_t made = make_chain(p, jobs, n, futures != NULL, &first, &last);
-    int rc = made < n ? TP_ENOMEM : 0;
-
     bool worker = on_worker_of(p);
     bool have_dl = false;
     tpi_deadline dl;
+    uint32_t refs = futures != NULL ? 2 : 1;
     size_t done = 0; /* accepted so far, in order */
-    pthread_mutex_lock(&p->mu);
-    while (done < made) {
-        int room = wait_for_room(p, worker, &dl, &have_dl);
+    int rc = 0;
+    while (done < n) {
+        size_t k = n - done;
+        int room = reserve_room(p, worker, &k, &dl, &have_dl);
         if (room < 0) {
             rc = room;
             break;
         }
-        tp_future *f = first;
-        if (room == ROOM_INLINE) {
-            first = f->next;
-            f->next = NULL;
-            if (first != NULL)
-                first->prev = NULL;
-            jobs[done].id = f->id;
-            if (futures != NULL)
-                futures[done] = f;
-            done++;
-            pthread_mutex_unlock(&p->mu);
-            run_inline(p, f);
-            pthread_mutex_lock(&p->mu);
-            continue;
-        }
-        /* Take as many as fit, in one splice. */
-        size_t fit = made - done;
-        if (p->capacity != 0 && p->capacity - p->queued < fit)
-            fit = p->capacity - p->queued;
-        tp_future *end = f;
-        for (size_t i = 0;; i++) {
-            jobs[done + i].id = end->id;
-            if (futures != NULL)
-                futures[done + i] = end;
-            if (i + 1 == fit)
+        if (room == ROOM_INLINE)
+            k = 1;
+        /* Make the k futures as one chain, then queue it in one go. */
+        tp_future *first = NULL, *last = NULL;
+        size_t made = 0;
+        for (; made < k; made++) {
+            tp_job *j = &jobs[done + made];
+            tp_future *f = tpi_future_new(j->fn, j->arg, p, refs);
+            if (f == NULL)
                 break;
-            end = end->next;
+            j->id = f->id;
+            if (futures != NULL)
+                futures[done + made] = f;
+            if (last != NULL)
+                last->next = f;
+            else
+                first = f;
+            last = f;
         }
-        first = end->next;
-        if (first != NULL)
-            first->prev = NULL;
-        tpi_worker *wake = NULL;
-        enqueue_locked(p, f, end, fit, &wake);
-        done += fit;
-        if (wake != NULL) {
-            pthread_mutex_unlock(&p->mu);
-            unpark_all(wake);
-            pthread_mutex_lock(&p->mu);
+        if (room == ROOM_OK && made < k)
+            release_room(p, k - made);
+        if (made > 0) {
+            if (room == ROOM_INLINE)
+                run_inline(p, first);
+            else
+                enqueue(p, first, last, made);
         }
-    }
-    pthread_mutex_unlock(&p->mu);
-
-    /* Whatever was made but not accepted is discarded. */
-    while (first != NULL && done < made) {
-        tp_future *next = first->next;
-        tpi_future_discard(first);
-        first = next;
-        made--;
+        done += made;
+        if (made < k) {
+            rc = TP_ENOMEM;
+            break;
+        }
     }
     if (accepted != NULL)
         *accepted = done;
@@ -735,14 +993,35 @@ int tp_pool_stats_get(tp_pool *p, tp_pool_stats *s)
 {
     if (p == NULL || s == NULL)
         return TP_EINVAL;
+    uint64_t submitted = 0, started = 0, completed = 0, dropped = 0;
+    /* Read "finished" before "started" before "submitted": each count only
+     * grows, and a task is counted in that order's reverse, so the
+     * differences below cannot go negative. */
+    for (unsigned i = 0; i < p->nthreads; i++) {
+        tpi_counters *c = &p->workers[i].count;
+        completed += atomic_load_explicit(&c->completed, memory_order_acquire);
+        dropped += atomic_load_explicit(&c->dropped, memory_order_acquire);
+    }
+    for (unsigned i = 0; i < p->nthreads; i++)
+        started += atomic_load_explicit(&p->workers[i].count.started,
+                                        memory_order_acquire);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        submitted += atomic_load_explicit(&p->workers[i].count.submitted,
+                                          memory_order_acquire);
     pthread_mutex_lock(&p->mu);
-    s->threads = p->nthreads;
-    s->queued = p->queued;
-    s->running = p->running;
-    s->submitted = p->submitted;
-    s->completed = p->completed;
-    s->cancelled = p->cancelled;
+    submitted += p->ext_submitted;
+    started += p->ext_started;
+    completed += p->ext_completed;
+    dropped += p->ext_dropped;
     pthread_mutex_unlock(&p->mu);
+    s->threads = p->nthreads;
+    s->submitted = submitted;
+    s->completed = completed;
+    s->cancelled = dropped;
+    s->queued = submitted > started ? (size_t)(submitted - started) : 0;
+    s->running = started > completed + dropped
+                     ? (size_t)(started - completed - dropped)
+                     : 0;
     return 0;
 }
 
@@ -755,20 +1034,86 @@ int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&p->mu);
-    while (p->queued != 0 || p->running != 0) {
-        p->state_waiters++;
+    atomic_fetch_add_explicit(&p->state_waiters, 1, memory_order_relaxed);
+    tpi_fence(); /* see notify_if_idle() */
+    while (!pool_idle(p)) {
         int w = tpi_cond_wait(&p->state_cv, &p->mu, &dl);
-        p->state_waiters--;
-        if (w == ETIMEDOUT && (p->queued != 0 || p->running != 0)) {
+        if (w == ETIMEDOUT && !pool_idle(p)) {
             rc = TP_ETIMEDOUT;
             break;
         }
     }
+    atomic_fetch_sub_explicit(&p->state_waiters, 1, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
 
 /* ---- shutdown ---------------------------------------------------------------------- */
+
+/* Takes every task out of the injector and the deques into *queued, and
+ * the tasks workers cancelled during an abort into *aborted. */
+static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
+{
+    /* In queue order: the injector first to last, then each deque from
+     * its oldest task. */
+    pthread_mutex_lock(&p->mu);
+    tp_future *head = p->inj_head, *tail = p->inj_tail;
+    size_t n = atomic_load_explicit(&p->inj_len, memory_order_relaxed);
+    p->inj_head = p->inj_tail = NULL;
+    atomic_store_explicit(&p->inj_len, 0, memory_order_relaxed);
+    *aborted = p->aborted;
+    p->aborted = NULL;
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->nthreads; i++) {
+        tp_future *f;
+        int rc;
+        while ((rc = tpi_deque_steal(&p->workers[i].dq, &f)) !=
+               TPI_STEAL_EMPTY) {
+            if (rc != TPI_STEAL_OK)
+                continue;
+            f->next = NULL;
+            if (tail != NULL)
+                tail->next = f;
+            else
+                head = f;
+            tail = f;
+            n++;
+        }
+    }
+    release_room(p, n);
+    pthread_mutex_lock(&p->mu);
+    p->ext_started += n;
+    p->ext_dropped += n;
+    pthread_mutex_unlock(&p->mu);
+    *queued = head;
+}
+
+/* Hands each task to drop (if not NULL) and drops the pool's reference.
+ * `settle`: the tasks are pending and are cancelled here; only those this
+ * call cancels are handed back (ones cancelled earlier by
+ * tp_future_cancel() were reported to that caller). */
+static void drop_all(tp_future *list, bool settle, tp_drop_fn drop, void *ctx)
+{
+    while (list != NULL) {
+        tp_future *f = list;
+        list = f->next;
+        bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
+        if (ours && drop != NULL) {
+            tp_job job = {f->fn, f->arg, f->id};
+            drop(&job, ctx);
+        }
+        tp_future_release(f);
+    }
+}
+
+static void cancel_queued(tp_pool *p, tp_drop_fn drop, void *ctx)
+{
+    tp_future *queued, *aborted;
+    sweep(p, &queued, &aborted);
+    drop_all(queued, true, drop, ctx);
+    drop_all(aborted, false, drop, ctx);
+    notify_if_idle(p);
+}
 
 static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
 {
@@ -777,22 +1122,16 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
     if (inside_pool(p))
         return TP_EDEADLK;
 
-    tp_future *detached = NULL;
     tpi_worker *wake = NULL;
     pthread_mutex_lock(&p->mu);
-    if (level > p->stopping)
+    if (level > p->stopping) {
         p->stopping = level;
-    if (level == STOP_NOW) {
-        atomic_store_explicit(&p->abort, true, memory_order_relaxed);
-        detached = p->head;
-        p->head = p->tail = NULL;
-        p->queued = 0;
-        for (tp_future *f = detached; f != NULL; f = f->next)
-            f->prev = NULL; /* no longer "in the queue" */
-        notify_if_idle(p);
+        atomic_store_explicit(&p->stop_flag, level, memory_order_release);
     }
-    /* Idle workers wake, find the queue empty and the pool stopping, and
-     * exit; blocked submitters wake and fail. */
+    if (level == STOP_NOW)
+        atomic_store_explicit(&p->abort, true, memory_order_relaxed);
+    /* Sleepers wake, find no work and the pool stopping, and exit; blocked
+     * submitters wake and fail. */
     tpi_worker *w;
     while ((w = idle_claim(p)) != NULL) {
         w->idle_next = wake;
@@ -800,31 +1139,20 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
     }
     pthread_cond_broadcast(&p->space_cv);
     pthread_mutex_unlock(&p->mu);
-    unpark_all(wake);
+    unpark_list(wake);
 
-    uint64_t cancelled = 0;
-    while (detached != NULL) {
-        tp_future *f = detached;
-        detached = f->next;
-        if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED)) {
-            if (drop != NULL) {
-                tp_job job = {f->fn, f->arg, f->id};
-                drop(&job, ctx);
-            }
-        }
-        cancelled++;
-        tp_future_release(f);
-    }
+    /* Cancel what is queued before joining: a running task may be waiting
+     * for one of them. */
+    if (level == STOP_NOW)
+        cancel_queued(p, drop, ctx);
 
     pthread_mutex_lock(&p->mu);
-    p->cancelled += cancelled;
     if (p->joining) {
-        while (!p->joined) {
-            p->state_waiters++;
+        while (!p->joined)
             pthread_cond_wait(&p->state_cv, &p->mu);
-            p->state_waiters--;
-        }
         pthread_mutex_unlock(&p->mu);
+        if (level == STOP_NOW)
+            cancel_queued(p, drop, ctx);
         return 0;
     }
     p->joining = true;
@@ -832,6 +1160,11 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
 
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_join(p->workers[i].thread, NULL);
+
+    /* Tasks that raced with the first sweep (pushed by a task just before
+     * it saw the abort) are cancelled now, with no worker left. */
+    if (atomic_load_explicit(&p->abort, memory_order_relaxed))
+        cancel_queued(p, drop, ctx);
 
     pthread_mutex_lock(&p->mu);
     p->joined = true;

@@ -22,19 +22,11 @@ tpi_worker *tpi_worker_self(void);
 /* The parker the worker sleeps on (for waits and for work). */
 tpi_parker *tpi_worker_parker(tpi_worker *w);
 
-/* Whether the worker may run another task nested in its current wait
- * (bounded, so that nested waits cannot overflow the thread's stack). */
-bool tpi_worker_can_help(const tpi_worker *w);
-
-/* Takes one queued task of the worker's pool, if any, and runs it on this
- * thread.  Returns true if it took one. */
+/* Runs one task nested in a wait, if it finds one: from its own deque
+ * first (the newest: usually the very child being waited for, run as a
+ * direct call would), else, unless nesting is already deep, from the
+ * injector or another worker's deque.  Returns true if it ran one. */
 bool tpi_worker_help(tpi_worker *w);
-
-/* If f is a task of the worker's pool still in its queue, takes it out
- * and runs it on this thread (as if the waiter had called it), and returns
- * true.  Nesting this way costs no more stack than the caller's own
- * recursion, so it is not bounded by tpi_worker_can_help(). */
-bool tpi_worker_run_queued(tpi_worker *w, tp_future *f);
 
 /* Before parking in a wait: returns false if the pool has queued work (the
  * caller should help instead); otherwise lists the worker as idle, so that a

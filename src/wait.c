@@ -8,15 +8,14 @@
  * under that lock before it returns, so a node (on the waiter's stack) is
  * never touched after its owner has gone.
  *
- * A worker that waits does not just sleep.  If the future it waits for is
- * still queued in its pool, it takes it out and runs it itself (a child
- * task waited on by its parent is usually run this way: no hand-off, and
- * no more stack than a direct call).  Otherwise, while the future is not
- * done, it runs its pool's queued tasks (tpi_worker_help), and when there
- * are none it parks as an idle worker, so that either a new task or the
- * future settling wakes it.  That is what lets a task wait on a child it submitted to the
- * same pool, even on a pool of one thread.  Nesting is bounded
- * (tpi_worker_can_help); past the bound a worker waits without helping.
+ * A worker that waits does not just sleep.  While the future is not done
+ * it runs tasks (tpi_worker_help): first from its own deque, newest first,
+ * which is usually the very child it waits for (no hand-off, and no more
+ * stack than a direct call), then other work of its pool; when there is
+ * none it parks as an idle worker, so that either a new task or the future
+ * settling wakes it.  That is what lets a task wait on a child it
+ * submitted to the same pool, even on a pool of one thread.  Nesting of
+ * work taken from elsewhere is bounded (see pool.c).
  */
 #include <errno.h>
 
@@ -55,17 +54,6 @@ static void unlink_all(tp_future *const *fs, size_t n, tpi_waiter *nodes)
         tpi_future_remove_waiter(fs[i], &nodes[i]);
 }
 
-/* A worker runs a future it waits for itself, if it is still queued in
- * its pool: the cheapest way to have it done, and the stack it takes is the
- * one a direct call would. */
-static bool run_one_awaited(tpi_worker *w, tp_future *const *fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (tpi_worker_run_queued(w, fs[i]))
-            return true;
-    return false;
-}
-
 /* The loop described at the top.  fs are valid, n > 0, *dl not a poll. */
 static int park_until_any(tp_future *const *fs, size_t n,
                           const tpi_deadline *dl, tpi_waiter *nodes,
@@ -81,7 +69,7 @@ static int park_until_any(tp_future *const *fs, size_t n,
             return rc == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
         parker = &own;
     }
-    bool help = w != NULL && tpi_worker_can_help(w);
+    bool help = w != NULL;
 
     int rc;
     for (;;) {
@@ -89,8 +77,6 @@ static int park_until_any(tp_future *const *fs, size_t n,
             rc = 0;
             break;
         }
-        if (w != NULL && run_one_awaited(w, fs, n))
-            continue;
         if (help && tpi_worker_help(w))
             continue;
         if (!link_all(fs, n, nodes, parker))
