@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * tpool.h - a pool of threads that runs asynchronous tasks, with futures.
  *
  * This header is the reference manual.  Every function says what it does,
@@ -26,14 +27,29 @@
  * or after.  The memory goes when the last reference goes.  A future may
  * outlive the pool that ran it.
  *
+ * ~~~
  *   PENDING --worker takes it--> RUNNING --returns--> COMPLETED or FAILED
  *      |                            |
  *      +--tp_future_cancel()--+     +--task acknowledges a stop request
  *      +--immediate shutdown--+-------------------------> CANCELLED
+ * ~~~
  *
  * The argument `arg` is never touched by the library; it belongs to the
  * caller, who may free it once the task has settled (or from a
  * done-callback, or when an immediate shutdown hands the task back).
+ *
+ * Signals and fork
+ * ----------------
+ * Blocking calls are not cut short by signal handlers: a wait resumes
+ * after the handler returns and still ends at its original deadline.
+ * After fork(), the child has none of the parent's worker threads: every
+ * call on a pool created before the fork returns TP_EFORKED (except
+ * tp_pool_destroy(), which frees the child's copy of it and returns 0), and
+ * waiting on a future of such a pool that has not settled returns
+ * TP_EFORKED instead of blocking for ever.  New pools work normally in the
+ * child.  A tp_queue, like any mutex-based object, may be used after fork
+ * by one of the two processes only if no other thread was inside one of its
+ * calls at the moment of the fork.
  */
 #ifndef TPOOL_H
 #define TPOOL_H
@@ -58,23 +74,28 @@ extern "C" {
 /* Version                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/** The major version number of this header. */
 #define TP_VERSION_MAJOR 0
+/** The minor version number of this header. */
 #define TP_VERSION_MINOR 1
+/** The patch version number of this header. */
 #define TP_VERSION_PATCH 0
-/* 0xMMmmpp: compare with (TP_VERSION_HEX >= 0x000100). */
+/** 0xMMmmpp: compare with (TP_VERSION_HEX >= 0x000100). */
 #define TP_VERSION_HEX                                                         \
     ((TP_VERSION_MAJOR << 16) | (TP_VERSION_MINOR << 8) | TP_VERSION_PATCH)
 
-/* The version of the library linked at run time, as TP_VERSION_HEX and as a
+/**@{*/
+/** The version of the library linked at run time, as TP_VERSION_HEX and as a
  * "MAJOR.MINOR.PATCH" string (static storage).  Thread-safe. */
 TP_EXTERN unsigned tp_version(void);
 TP_EXTERN const char *tp_version_string(void);
+/**@}*/
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* The whole error set, in one table: name, value, message.  Codes that have
+/** The whole error set, in one table: name, value, message.  Codes that have
  * a POSIX errno equivalent are its negation; the others are tpool's own. */
 #define TP_ERRNO_MAP(XX)                                                       \
     XX(EINVAL, -EINVAL, "invalid argument")                                    \
@@ -89,29 +110,38 @@ TP_EXTERN const char *tp_version_string(void);
     XX(ESHUTDOWN, -4001, "pool or queue is shut down")                         \
     XX(EFULL, -4002, "queue is full")                                          \
     XX(EEMPTY, -4003, "queue is empty")                                        \
-    XX(EFAILED, -4004, "task reported failure (see tp_future_error)")
+    XX(EFAILED, -4004, "task reported failure (see tp_future_error)")         \
+    XX(EFORKED, -4005, "pool was created before fork(); unusable here")
 
+/** The error codes, one per row of TP_ERRNO_MAP: TP_EINVAL, TP_ENOMEM,
+ * ... (the row's name with the TP_ prefix). */
 enum tp_errno {
 #define TP_ERR_ENUM_(name, value, msg) TP_##name = (value),
     TP_ERRNO_MAP(TP_ERR_ENUM_)
 #undef TP_ERR_ENUM_
 };
 
-/* A message for an error code, e.g. "timed out" for TP_ETIMEDOUT, and its
+/**@{*/
+/** A message for an error code, e.g. "timed out" for TP_ETIMEDOUT, and its
  * symbolic name, e.g. "TP_ETIMEDOUT".  An unknown code gives "unknown error"
  * and "TP_EUNKNOWN"; 0 gives "success" and "TP_OK".  The strings have static
  * storage.  Thread-safe. */
 TP_EXTERN const char *tp_strerror(int err);
 TP_EXTERN const char *tp_err_name(int err);
+/**@}*/
 
 /* ------------------------------------------------------------------------ */
 /* Allocator                                                                */
 /* ------------------------------------------------------------------------ */
 
+/** An allocation function for tp_replace_allocator(), with the contract of
+ * malloc(). */
 typedef void *(*tp_malloc_fn)(size_t size);
+/** A deallocation function for tp_replace_allocator(), with the contract
+ * of free(). */
 typedef void (*tp_free_fn)(void *ptr);
 
-/* Replaces the functions the library allocates with (default: malloc and
+/** Replaces the functions the library allocates with (default: malloc and
  * free).  Call it before any other tpool function, or when no pool, queue or
  * future exists: memory allocated with one allocator is freed with the one
  * in force when it is freed.  Passing NULL for both restores the defaults.
@@ -123,20 +153,20 @@ TP_EXTERN int tp_replace_allocator(tp_malloc_fn malloc_fn, tp_free_fn free_fn);
 /* Tasks                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* A task: runs on a worker thread with the argument given at submit; what it
+/** A task: runs on a worker thread with the argument given at submit; what it
  * returns is its result (read with tp_future_get()). */
 typedef void *(*tp_task_fn)(void *arg);
 
-/* One task of a batch (tp_submit_batch()), and the form in which an
+/** One task of a batch (tp_submit_batch()), and the form in which an
  * immediate shutdown hands back a task it did not run.  `id` is ignored on
  * input and set on output. */
 typedef struct tp_job {
-    tp_task_fn fn;
-    void *arg;
-    uint64_t id;
+    tp_task_fn fn; /**< the task */
+    void *arg;     /**< its argument */
+    uint64_t id;   /**< its id (tp_future_id()) */
 } tp_job;
 
-/* Called by a task, on the thread that runs it: marks the running task as
+/** Called by a task, on the thread that runs it: marks the running task as
  * failed with `code` (any non-zero value of the caller's choosing, e.g. a
  * positive errno).  Its future then settles FAILED when the task returns,
  * tp_future_get() returns TP_EFAILED, and tp_future_error() returns `code`.
@@ -146,13 +176,13 @@ typedef struct tp_job {
  * code is 0. */
 TP_EXTERN int tp_task_fail(int code);
 
-/* Called by a task: non-zero if someone called tp_future_cancel() on the
+/** Called by a task: non-zero if someone called tp_future_cancel() on the
  * running task (or on a task that was pending and raced with the start).
  * A cheap check (one thread-local read and one atomic load) that a long task
  * can poll.  Returns 0 when the caller is not running a task. */
 TP_EXTERN int tp_task_stop_requested(void);
 
-/* Called by a task: its id (the same as tp_future_id() of its future).
+/** Called by a task: its id (the same as tp_future_id() of its future).
  * Returns 0 when the caller is not running a task (ids start at 1). */
 TP_EXTERN uint64_t tp_task_id(void);
 
@@ -160,49 +190,53 @@ TP_EXTERN uint64_t tp_task_id(void);
 /* Pool                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/** An opaque pool handle (tp_pool_create()). */
 typedef struct tp_pool tp_pool;
 
-/* What a submit does when the pool's queue is at capacity. */
+/** What a submit does when the pool's queue is at capacity. */
 typedef enum tp_full_policy {
-    TP_FULL_BLOCK = 0,  /* wait for room, up to options.submit_timeout_ms   */
-    TP_FULL_FAIL,       /* return TP_EFULL at once                          */
-    TP_FULL_CALLER_RUNS /* run the task on the submitting thread, now       */
+    TP_FULL_BLOCK = 0,  /**< wait for room, up to options.submit_timeout_ms */
+    TP_FULL_FAIL,       /**< return TP_EFULL at once                        */
+    TP_FULL_CALLER_RUNS /**< run the task on the submitting thread, now     */
 } tp_full_policy;
 
-/* Per-thread hooks: run on each worker thread, `on_start` before it takes its
+/** Per-thread hooks: run on each worker thread, `on_start` before it takes its
  * first task and `on_stop` after its last.  `index` is 0..threads-1. */
 typedef void (*tp_thread_hook)(unsigned index, void *ctx);
 
+/** Options of tp_pool_create(); tp_options_init() fills in the defaults. */
 typedef struct tp_options {
-    /* Worker threads.  0: twice the number of online CPUs (the classic
+    /** Worker threads.  0: twice the number of online CPUs (the classic
      * advice for a mix of CPU- and I/O-bound work); at most TP_MAX_THREADS. */
     unsigned threads;
-    /* Prefix of the threads' names, as shown by top -H, ps -L and gdb: the
+    /** Prefix of the threads' names, as shown by top -H, ps -L and gdb: the
      * worker with index i is called "<prefix>-<i>", cut to the 15 bytes the
      * kernel keeps.  NULL: "tpool".  Copied; need not outlive the call. */
     const char *name;
-    /* Maximum number of queued (accepted, not yet started) tasks.  0: no
+    /** Maximum number of queued (accepted, not yet started) tasks.  0: no
      * bound.  At most TP_MAX_CAPACITY. */
     size_t queue_capacity;
-    /* What a submit does when the queue is full (ignored when unbounded). */
+    /** What a submit does when the queue is full (ignored when unbounded). */
     tp_full_policy on_full;
-    /* With TP_FULL_BLOCK: how long a submit waits for room before it
+    /** With TP_FULL_BLOCK: how long a submit waits for room before it
      * returns TP_EFULL; negative (the default): for ever. */
     int64_t submit_timeout_ms;
-    tp_thread_hook on_thread_start; /* may be NULL */
-    tp_thread_hook on_thread_stop;  /* may be NULL */
-    void *hook_ctx;                 /* passed to both hooks */
+    tp_thread_hook on_thread_start; /**< may be NULL */
+    tp_thread_hook on_thread_stop;  /**< may be NULL */
+    void *hook_ctx;                 /**< passed to both hooks */
 } tp_options;
 
+/** The largest tp_options.threads. */
 #define TP_MAX_THREADS 4096u
+/** The largest capacity of a pool's queue or of a tp_queue. */
 #define TP_MAX_CAPACITY ((size_t)1 << 40)
 
-/* Fills *opts with the defaults: threads 0 (2 x CPUs), name "tpool",
+/** Fills *opts with the defaults: threads 0 (2 x CPUs), name "tpool",
  * unbounded queue, TP_FULL_BLOCK, wait for ever, no hooks.  Thread-safe.
  * Errors: TP_EINVAL if opts is NULL. */
 TP_EXTERN int tp_options_init(tp_options *opts);
 
-/* Creates a pool and starts its workers; when it returns 0, every worker is
+/** Creates a pool and starts its workers; when it returns 0, every worker is
  * running (its on_start hook has returned) and waiting for work.  `opts`
  * may be NULL for the defaults; it is only read during the call.  On
  * success *out owns the new pool: destroy it with tp_pool_destroy().
@@ -212,7 +246,7 @@ TP_EXTERN int tp_options_init(tp_options *opts);
  * nothing is left behind and *out is unchanged. */
 TP_EXTERN int tp_pool_create(tp_pool **out, const tp_options *opts);
 
-/* Submits an ordinary task: fn(arg) will run once on a worker; no result is
+/** Submits an ordinary task: fn(arg) will run once on a worker; no result is
  * kept.  Thread-safe; may be called from inside a task of any pool.  A
  * task submitted from a worker of the same pool whose queue is full runs on
  * the calling worker at once (a blocking submit there could deadlock).
@@ -222,16 +256,18 @@ TP_EXTERN int tp_pool_create(tp_pool **out, const tp_options *opts);
  * still belongs to the caller. */
 TP_EXTERN int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg);
 
+/** An opaque, reference-counted future: the handle of an asynchronous task
+ * (see "Lifetime of a task and its future" above). */
 typedef struct tp_future tp_future;
 
-/* Submits an asynchronous task and gives its future: on success *out holds
+/** Submits an asynchronous task and gives its future: on success *out holds
  * one reference, which the caller must give back with tp_future_release().
  * Otherwise as tp_submit().  With TP_FULL_CALLER_RUNS the future may already
  * have settled when this returns.  On error *out is unchanged. */
 TP_EXTERN int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg,
                                tp_future **out);
 
-/* Submits n tasks in one call, in order, taking the pool's lock once.
+/** Submits n tasks in one call, in order, taking the pool's lock once.
  * `futures` is NULL (ordinary tasks) or an array of n slots that receive a
  * future for each accepted task (one reference each, as tp_submit_future()).
  * *accepted (may be NULL) receives the number of tasks accepted: always the
@@ -244,34 +280,35 @@ TP_EXTERN int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg,
 TP_EXTERN int tp_submit_batch(tp_pool *pool, tp_job *jobs, size_t n,
                               tp_future **futures, size_t *accepted);
 
-/* Number of worker threads.  Thread-safe.  Returns 0 for NULL. */
+/** Number of worker threads.  Thread-safe.  Returns 0 for NULL. */
 TP_EXTERN unsigned tp_pool_size(const tp_pool *pool);
 
+/** The pool's counters (tp_pool_stats_get()). */
 typedef struct tp_pool_stats {
-    unsigned threads;    /* worker threads                                */
-    size_t queued;       /* accepted, not yet taken by a worker           */
-    size_t running;      /* being run by a worker right now               */
-    uint64_t submitted;  /* accepted since creation                       */
-    uint64_t completed;  /* ran and returned (COMPLETED or FAILED)        */
-    uint64_t cancelled;  /* settled CANCELLED without running             */
+    unsigned threads;    /**< worker threads                              */
+    size_t queued;       /**< accepted, not yet taken by a worker         */
+    size_t running;      /**< being run by a worker right now             */
+    uint64_t submitted;  /**< accepted since creation                     */
+    uint64_t completed;  /**< ran and returned (COMPLETED or FAILED)      */
+    uint64_t cancelled;  /**< settled CANCELLED without running           */
 } tp_pool_stats;
 
-/* A snapshot of the pool's counters (consistent with each other at one
+/** A snapshot of the pool's counters (consistent with each other at one
  * instant).  Thread-safe.  Errors: TP_EINVAL if pool or stats is NULL. */
 TP_EXTERN int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats);
 
-/* Waits until the pool is idle: nothing queued and nothing running (the
+/** Waits until the pool is idle: nothing queued and nothing running (the
  * seeds' join, Python's queue.join()).  The pool keeps accepting tasks; it
  * may be busy again as soon as this returns.  Thread-safe.
  * Errors: TP_EINVAL, TP_ETIMEDOUT, TP_EDEADLK (called from a task of this
  * pool: it would wait for itself). */
 TP_EXTERN int tp_pool_wait_idle(tp_pool *pool, int64_t timeout_ms);
 
-/* Called for each task that an immediate shutdown did not run, on the
+/** Called for each task that an immediate shutdown did not run, on the
  * thread that called tp_pool_shutdown_now(), so that arg can be freed. */
 typedef void (*tp_drop_fn)(const tp_job *job, void *ctx);
 
-/* Graceful shutdown: stops accepting tasks, runs every task already queued
+/** Graceful shutdown: stops accepting tasks, runs every task already queued
  * (including tasks those tasks submit while it drains), then stops and joins
  * the workers.  Returns when all of that is done.  Calling it again, or
  * after tp_pool_shutdown_now(), returns 0 at once.  Thread-safe, but not
@@ -279,7 +316,7 @@ typedef void (*tp_drop_fn)(const tp_job *job, void *ctx);
  * Errors: TP_EINVAL (NULL), TP_EDEADLK (called from a task of this pool). */
 TP_EXTERN int tp_pool_shutdown(tp_pool *pool);
 
-/* Immediate shutdown: stops accepting tasks, cancels every queued task (each
+/** Immediate shutdown: stops accepting tasks, cancels every queued task (each
  * of their futures settles CANCELLED and their done-callbacks run; `drop`,
  * if not NULL, is called once for each with its fn, arg and id), asks the
  * running tasks to stop (tp_task_stop_requested()), waits for them to return,
@@ -288,7 +325,7 @@ TP_EXTERN int tp_pool_shutdown(tp_pool *pool);
 TP_EXTERN int tp_pool_shutdown_now(tp_pool *pool, tp_drop_fn drop,
                                    void *ctx);
 
-/* Destroys the pool: a graceful tp_pool_shutdown() if none has happened,
+/** Destroys the pool: a graceful tp_pool_shutdown() if none has happened,
  * then frees it.  Futures of its tasks stay valid until released.  After
  * this call the pool pointer is invalid.  Must be called exactly once, by
  * one thread, with no other call on this pool in progress or to come.
@@ -300,26 +337,27 @@ TP_EXTERN int tp_pool_destroy(tp_pool *pool);
 /* Futures                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/** The state of a task and its future (see the diagram above). */
 typedef enum tp_state {
-    TP_PENDING = 0, /* queued, not started                                 */
-    TP_RUNNING,     /* a worker is running it                              */
-    TP_COMPLETED,   /* returned; tp_future_get() gives its result          */
-    TP_FAILED,      /* returned after tp_task_fail()                       */
-    TP_CANCELLED    /* will never run, or acknowledged a stop request      */
+    TP_PENDING = 0, /**< queued, not started                               */
+    TP_RUNNING,     /**< a worker is running it                            */
+    TP_COMPLETED,   /**< returned; tp_future_get() gives its result        */
+    TP_FAILED,      /**< returned after tp_task_fail()                     */
+    TP_CANCELLED    /**< will never run, or acknowledged a stop request    */
 } tp_state;
 
-/* The name of a state ("pending", "running", ...), static storage. */
+/** The name of a state ("pending", "running", ...), static storage. */
 TP_EXTERN const char *tp_state_name(tp_state state);
 
-/* The task's unique id (process-wide, never reused, starts at 1); 0 for
+/** The task's unique id (process-wide, never reused, starts at 1); 0 for
  * NULL.  Thread-safe. */
 TP_EXTERN uint64_t tp_future_id(const tp_future *f);
 
-/* The task's current state; TP_PENDING for NULL.  Thread-safe.  A result
+/** The task's current state; TP_PENDING for NULL.  Thread-safe.  A result
  * of COMPLETED, FAILED or CANCELLED is final. */
 TP_EXTERN tp_state tp_future_state(const tp_future *f);
 
-/* Waits until the future has settled (COMPLETED, FAILED or CANCELLED).
+/** Waits until the future has settled (COMPLETED, FAILED or CANCELLED).
  * Called from a worker of the pool that runs the task, it runs other queued
  * tasks of that pool while it waits, so nested waits do not deadlock.
  * Thread-safe: any number of threads may wait on one future.
@@ -327,18 +365,18 @@ TP_EXTERN tp_state tp_future_state(const tp_future *f);
  * TP_EDEADLK (a task waiting on its own future). */
 TP_EXTERN int tp_future_wait(tp_future *f, int64_t timeout_ms);
 
-/* Waits as tp_future_wait(), then reports how the task ended: 0 and
+/** Waits as tp_future_wait(), then reports how the task ended: 0 and
  * *result (may be NULL) set to what the task returned if it COMPLETED;
  * TP_EFAILED if it FAILED (its code: tp_future_error()); TP_ECANCELED if it
  * was CANCELLED.  *result is set only when 0 is returned.  Thread-safe.
  * Errors: those of tp_future_wait(), TP_EFAILED, TP_ECANCELED. */
 TP_EXTERN int tp_future_get(tp_future *f, int64_t timeout_ms, void **result);
 
-/* The code the task gave tp_task_fail() if it FAILED, TP_ECANCELED if it
+/** The code the task gave tp_task_fail() if it FAILED, TP_ECANCELED if it
  * was CANCELLED, else 0.  Thread-safe. */
 TP_EXTERN int tp_future_error(const tp_future *f);
 
-/* Cancels the task.  A pending task will never run: its future settles
+/** Cancels the task.  A pending task will never run: its future settles
  * CANCELLED now (waking its waiters and running its done-callbacks on this
  * thread) and 0 is returned.  A running task is asked to stop
  * (tp_task_stop_requested() turns true) and TP_EBUSY is returned; it settles
@@ -346,11 +384,11 @@ TP_EXTERN int tp_future_error(const tp_future *f);
  * Errors: TP_EINVAL (NULL), TP_EBUSY (running), TP_EALREADY (settled). */
 TP_EXTERN int tp_future_cancel(tp_future *f);
 
-/* A done-callback: called once, when the future settles.  The future is
+/** A done-callback: called once, when the future settles.  The future is
  * valid for the duration of the call (it holds a reference of its own). */
 typedef void (*tp_done_fn)(tp_future *f, void *ctx);
 
-/* Registers cb(f, ctx) to run once when f settles: on the thread that
+/** Registers cb(f, ctx) to run once when f settles: on the thread that
  * settles it (a worker, or a thread that cancels it), after its waiters are
  * woken.  If f has already settled, cb runs now, on this thread, before
  * this function returns.  Callbacks of one future run in the order they were
@@ -359,23 +397,23 @@ typedef void (*tp_done_fn)(tp_future *f, void *ctx);
  * Errors: TP_EINVAL (f or cb NULL), TP_ENOMEM (cb not registered). */
 TP_EXTERN int tp_future_on_done(tp_future *f, tp_done_fn cb, void *ctx);
 
-/* Adds a reference, for a second owner (e.g. another thread).  Thread-safe.
+/** Adds a reference, for a second owner (e.g. another thread).  Thread-safe.
  * Errors: TP_EINVAL (NULL). */
 TP_EXTERN int tp_future_retain(tp_future *f);
 
-/* Gives back one reference; after the last, the future's memory is freed
+/** Gives back one reference; after the last, the future's memory is freed
  * (never while the task is queued or running: the pool holds its own
  * reference).  The caller must not use f afterwards.  Releasing more
  * references than were taken is undefined behaviour (it cannot be detected
  * once the memory is freed).  Thread-safe.  Errors: TP_EINVAL (NULL). */
 TP_EXTERN int tp_future_release(tp_future *f);
 
-/* Waits until every one of the n futures has settled.  Thread-safe.
+/** Waits until every one of the n futures has settled.  Thread-safe.
  * Errors: TP_EINVAL (fs NULL with n > 0, or an element NULL), TP_ETIMEDOUT,
  * TP_EDEADLK (as tp_future_wait()). */
 TP_EXTERN int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms);
 
-/* Waits until at least one of the n futures has settled and stores in
+/** Waits until at least one of the n futures has settled and stores in
  * *index the index of one that has (the lowest such index at the moment it
  * looks).  To handle results as they complete, remove that future from
  * the array and call again, or use a tp_waitset for large numbers.
@@ -386,21 +424,21 @@ TP_EXTERN int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms);
 TP_EXTERN int tp_wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
                           size_t *index);
 
-/* A waitset hands back futures in the order they settle (Python's
+/** A waitset hands back futures in the order they settle (Python's
  * as_completed): add futures, then take them one by one with
  * tp_waitset_next(), each in O(1). */
 typedef struct tp_waitset tp_waitset;
 
-/* Creates an empty waitset; *out owns it (tp_waitset_destroy()).
+/** Creates an empty waitset; *out owns it (tp_waitset_destroy()).
  * Errors: TP_EINVAL (out NULL), TP_ENOMEM. */
 TP_EXTERN int tp_waitset_create(tp_waitset **out);
 
-/* Adds f: the waitset takes a reference of its own (the caller keeps
+/** Adds f: the waitset takes a reference of its own (the caller keeps
  * theirs).  Thread-safe with respect to other calls on the same waitset.
  * Errors: TP_EINVAL (NULL), TP_ENOMEM. */
 TP_EXTERN int tp_waitset_add(tp_waitset *ws, tp_future *f);
 
-/* Waits for the next future of the set to settle (in settling order) and
+/** Waits for the next future of the set to settle (in settling order) and
  * stores it in *out, handing the caller the waitset's reference (release it
  * with tp_future_release()).  Thread-safe.
  * Errors: TP_EINVAL (NULL), TP_EEMPTY (no future left in the set),
@@ -408,10 +446,10 @@ TP_EXTERN int tp_waitset_add(tp_waitset *ws, tp_future *f);
 TP_EXTERN int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms,
                               tp_future **out);
 
-/* Number of futures added and not yet taken by tp_waitset_next(). */
+/** Number of futures added and not yet taken by tp_waitset_next(). */
 TP_EXTERN size_t tp_waitset_size(tp_waitset *ws);
 
-/* Destroys the waitset, releasing its references to the futures not yet
+/** Destroys the waitset, releasing its references to the futures not yet
  * taken.  Must not race with other calls on ws.  Errors: TP_EINVAL (NULL). */
 TP_EXTERN int tp_waitset_destroy(tp_waitset *ws);
 

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "alloc.h"
+#include "fork.h"
 #include "pool.h"
 
 /* ---- the lock table ---------------------------------------------------- */
@@ -18,6 +19,18 @@
 #define TPI_M16 TPI_M4, TPI_M4, TPI_M4, TPI_M4
 static pthread_mutex_t tpi_locks[TPI_LOCKS] = {TPI_M16, TPI_M16, TPI_M16,
                                                TPI_M16};
+
+void tpi_future_locks_acquire(void)
+{
+    for (int i = 0; i < TPI_LOCKS; i++)
+        pthread_mutex_lock(&tpi_locks[i]);
+}
+
+void tpi_future_locks_release(void)
+{
+    for (int i = TPI_LOCKS; i-- > 0;)
+        pthread_mutex_unlock(&tpi_locks[i]);
+}
 
 static pthread_mutex_t *lock_of(const tp_future *f)
 {
@@ -91,6 +104,7 @@ tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
     atomic_init(&f->state, TP_PENDING);
     atomic_init(&f->refs, refs);
     f->error = 0;
+    f->gen = tpi_fork_generation();
     f->id = new_id();
     f->fn = fn;
     f->arg = arg;

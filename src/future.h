@@ -67,6 +67,7 @@ struct tp_future {
     _Atomic uint32_t state;
     _Atomic uint32_t refs;
     int error;            /* written by the running task, read once final */
+    unsigned gen;         /* process generation of its pool (fork.c) */
     uint64_t id;
     tp_task_fn fn;
     void *arg;
@@ -134,6 +135,11 @@ void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w);
 /* Registers cb (an embedded node) to run when f settles; if f has settled,
  * runs it now on this thread. */
 void tpi_future_add_callback(tp_future *f, tpi_callback *cb);
+
+/* Take and give back every lock of the future table (around fork(), so
+ * that the child never inherits one held by a thread it does not have). */
+void tpi_future_locks_acquire(void);
+void tpi_future_locks_release(void);
 
 /* The task currently running on this thread, or NULL. */
 tp_future *tpi_current_task(void);

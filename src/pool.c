@@ -91,6 +91,7 @@
 #include "clock.h"
 #include "deque.h"
 #include "fence.h"
+#include "fork.h"
 #include "future.h"
 
 /* How deeply a waiting worker may nest tasks taken from elsewhere than its
@@ -148,6 +149,7 @@ struct tp_pool {
     _Atomic bool abort;
     bool joining, joined;
 
+    unsigned gen; /* process generation (fork.c) it was created in */
     unsigned nthreads;
     tpi_worker *workers;
     size_t capacity;
@@ -574,6 +576,12 @@ bool tpi_pool_abort_requested(const tp_pool *p)
     return p != NULL && atomic_load_explicit(&p->abort, memory_order_relaxed);
 }
 
+/* A pool created before a fork() has no workers in the child. */
+static bool forked(const tp_pool *p)
+{
+    return p->gen != tpi_fork_generation();
+}
+
 /* True if the calling thread is one of p's workers. */
 static bool on_worker_of(const tp_pool *p)
 {
@@ -670,6 +678,7 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     tp_pool *p = tpi_calloc(1, sizeof *p);
     if (p == NULL)
         return TP_ENOMEM;
+    p->gen = tpi_fork_generation();
     p->nthreads = opts->threads != 0 ? opts->threads : default_threads();
     p->capacity = opts->queue_capacity;
     p->on_full = opts->on_full;
@@ -888,6 +897,8 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out)
 {
     if (p == NULL || fn == NULL)
         return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
     bool worker = on_worker_of(p);
     size_t n = 1;
     bool have_dl = false;
@@ -932,6 +943,8 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
     for (size_t i = 0; i < n; i++)
         if (jobs[i].fn == NULL)
             return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
     if (futures != NULL)
         for (size_t i = 0; i < n; i++)
             futures[i] = NULL;
@@ -993,6 +1006,8 @@ int tp_pool_stats_get(tp_pool *p, tp_pool_stats *s)
 {
     if (p == NULL || s == NULL)
         return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
     uint64_t submitted = 0, started = 0, completed = 0, dropped = 0;
     /* Read "finished" before "started" before "submitted": each count only
      * grows, and a task is counted in that order's reverse, so the
@@ -1029,6 +1044,8 @@ int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
 {
     if (p == NULL)
         return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
     if (inside_pool(p))
         return TP_EDEADLK;
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
@@ -1119,6 +1136,8 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
 {
     if (p == NULL)
         return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
     if (inside_pool(p))
         return TP_EDEADLK;
 
@@ -1185,6 +1204,15 @@ int tp_pool_shutdown_now(tp_pool *pool, tp_drop_fn drop, void *ctx)
 
 int tp_pool_destroy(tp_pool *p)
 {
+    if (p != NULL && forked(p)) {
+        /* The child's copy: no threads to join, and its locks may have been
+         * held by threads that do not exist here, so they are not touched.
+         * Queued tasks are left as they are (their memory is the child's
+         * copy of the parent's). */
+        tpi_free(p->workers);
+        tpi_free(p);
+        return 0;
+    }
     int rc = shutdown_pool(p, STOP_GRACEFUL, NULL, NULL);
     if (rc != 0)
         return rc;

@@ -20,6 +20,7 @@
 #include <errno.h>
 
 #include "alloc.h"
+#include "fork.h"
 #include "future.h"
 #include "pool.h"
 
@@ -111,6 +112,12 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     tp_future *self = tpi_current_task();
     if (n == 1 && fs[0] == self)
         return TP_EDEADLK;
+    /* After fork() nobody in this process will settle a future of a pool
+     * created before it. */
+    unsigned gen = tpi_fork_generation();
+    for (size_t i = 0; i < n; i++)
+        if (fs[i]->gen != gen)
+            return TP_EFORKED;
 
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     enum { ON_STACK = 8 };

@@ -1,0 +1,49 @@
+/*
+ * fork.c - what a pool means after fork() (internal).
+ *
+ * The child of a fork has only the thread that called fork(): the pool's
+ * workers are gone, and a lock another thread held at that moment would
+ * stay held for ever.  So a pool belongs to the process generation it was
+ * created in: pthread_atfork() handlers count generations, and every call
+ * on a pool of an older generation returns TP_EFORKED instead of waiting
+ * for workers that do not exist (pool.c checks it).  The future table's
+ * locks are taken around the fork, so that the child inherits them free
+ * and can still use futures of pools it creates itself.
+ */
+#include "fork.h"
+
+#include <pthread.h>
+
+#include "future.h"
+
+static _Atomic unsigned tpi_generation;
+static pthread_once_t tpi_fork_once = PTHREAD_ONCE_INIT;
+
+static void before_fork(void)
+{
+    tpi_future_locks_acquire();
+}
+
+static void after_fork_parent(void)
+{
+    tpi_future_locks_release();
+}
+
+static void after_fork_child(void)
+{
+    tpi_future_locks_release();
+    atomic_fetch_add_explicit(&tpi_generation, 1, memory_order_relaxed);
+}
+
+static void install(void)
+{
+    /* If this fails (out of memory), fork safety is lost but nothing else
+     * is: there is no error path that could report it better. */
+    (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+unsigned tpi_fork_generation(void)
+{
+    pthread_once(&tpi_fork_once, install);
+    return atomic_load_explicit(&tpi_generation, memory_order_relaxed);
+}
