@@ -14,8 +14,9 @@
  *   cpu       n tasks of equal CPU work: wall time
  *   seqcpu    the same work on the calling thread
  *   futures   n tasks with futures, collected in completion order
- *   memory    bytes per queued task and per queued task with a future,
- *             from malloc's statistics and from the resident set
+ *   memory    bytes per queued task (variant "task") or per queued task
+ *             with a future ("future"), from malloc's statistics and from
+ *             the growth of the resident set
  *   idle      CPU time the pool uses over `ms` milliseconds of idleness
  *             right after some work
  *
@@ -560,8 +561,8 @@ static double rss_bytes(void)
 
 struct mem_ctx {
     uint64_t n;
-    double task_heap, task_rss;     /* per queued task                 */
-    double future_heap, future_rss; /* per queued task with a future  */
+    bool future;        /* tasks with a future (spawn), else plain tasks */
+    double heap, rss;   /* growth per queued task                        */
 };
 
 static size_t handle_stride(void)
@@ -574,51 +575,44 @@ static size_t handle_stride(void)
 static void mem_body(bench_pool *pool, void *vctx)
 {
     struct mem_ctx *c = vctx;
-    double n = (double)c->n;
 
     /* Warm-up: the pool has run some tasks before. */
     for (uint64_t i = 0; i < c->n / 100 + 100; i++)
         submit_or_die(pool, NULL);
     PEER->wait_all(pool);
 
-    /* Plain tasks. */
     bench_event_init(&mem_gate);
-    double h0 = heap_bytes(), r0 = rss_bytes();
-    submit_or_die(pool, &mem_gate);
-    for (uint64_t i = 0; i < c->n; i++)
-        submit_or_die(pool, NULL);
-    double h1 = heap_bytes(), r1 = rss_bytes();
-    bench_event_set(&mem_gate, NULL);
-    PEER->wait_all(pool);
+    double h0 = heap_bytes(), r0 = rss_bytes(), h1, r1;
+    if (!c->future) {
+        submit_or_die(pool, &mem_gate);
+        for (uint64_t i = 0; i < c->n; i++)
+            submit_or_die(pool, NULL);
+        h1 = heap_bytes();
+        r1 = rss_bytes();
+        bench_event_set(&mem_gate, NULL);
+        PEER->wait_all(pool);
+    } else {
+        /* The caller's handle storage counts too.  The gate is a task of
+         * the same kind (handle 0). */
+        size_t stride = handle_stride();
+        unsigned char *handles = aligned_alloc(_Alignof(max_align_t),
+                                               stride * (size_t)(c->n + 1));
+        if (handles == NULL)
+            bench_die("out of memory");
+        for (uint64_t i = 0; i <= c->n; i++)
+            if (PEER->spawn(pool, i == 0 ? &mem_gate : NULL,
+                            handles + i * stride) != 0)
+                bench_die("%s: spawn failed", PEER->name);
+        h1 = heap_bytes();
+        r1 = rss_bytes();
+        bench_event_set(&mem_gate, NULL);
+        for (uint64_t i = 0; i <= c->n; i++)
+            PEER->join(pool, handles + i * stride);
+        free(handles);
+    }
     bench_event_destroy(&mem_gate);
-    c->task_heap = (h1 - h0) / n;
-    c->task_rss = (r1 - r0) / n;
-
-    if (PEER->spawn == NULL)
-        return;
-    /* Tasks with a future: the caller's handle storage counts too.  The
-     * gate is a task of the same kind (handle 0). */
-    size_t stride = handle_stride();
-    bench_event_init(&mem_gate);
-    h0 = heap_bytes();
-    r0 = rss_bytes();
-    unsigned char *handles = aligned_alloc(_Alignof(max_align_t),
-                                           stride * (size_t)(c->n + 1));
-    if (handles == NULL)
-        bench_die("out of memory");
-    for (uint64_t i = 0; i <= c->n; i++)
-        if (PEER->spawn(pool, i == 0 ? &mem_gate : NULL,
-                        handles + i * stride) != 0)
-            bench_die("%s: spawn failed", PEER->name);
-    h1 = heap_bytes();
-    r1 = rss_bytes();
-    bench_event_set(&mem_gate, NULL);
-    for (uint64_t i = 0; i <= c->n; i++)
-        PEER->join(pool, handles + i * stride);
-    bench_event_destroy(&mem_gate);
-    free(handles);
-    c->future_heap = (h1 - h0) / n;
-    c->future_rss = (r1 - r0) / n;
+    c->heap = (h1 - h0) / (double)c->n;
+    c->rss = (r1 - r0) / (double)c->n;
 }
 
 static bool mem_applies(const bench_peer *p)
@@ -628,18 +622,20 @@ static bool mem_applies(const bench_peer *p)
 
 static void mem_run(const bench_args *a, bench_report *r)
 {
+    bool future = strcmp(a->variant, "future") == 0;
+    if (!future && a->variant[0] != '\0' && strcmp(a->variant, "task") != 0)
+        bench_die("memory: variant is task or future");
+    if (future && PEER->spawn == NULL)
+        bench_die("%s has no futures", PEER->name);
+    r->variant = future ? "future" : "task";
     r->threads = 1;
     r->n = a->n ? a->n : 1000000;
-    struct mem_ctx c = {r->n, 0, 0, 0, 0};
+    struct mem_ctx c = {r->n, future, 0, 0};
     bench_pool *pool = make_pool(1, mem_task);
     run_body(pool, mem_body, &c);
     PEER->destroy(pool);
-    bench_metric(r, "task_heap_bytes", c.task_heap);
-    bench_metric(r, "task_rss_bytes", c.task_rss);
-    if (PEER->spawn != NULL) {
-        bench_metric(r, "future_heap_bytes", c.future_heap);
-        bench_metric(r, "future_rss_bytes", c.future_rss);
-    }
+    bench_metric(r, "heap_bytes", c.heap);
+    bench_metric(r, "rss_bytes", c.rss);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -105,12 +105,12 @@ TEST(waits_survive_signals)
     signal(SIGUSR1, SIG_DFL);
 }
 
+#if !defined(__SANITIZE_THREAD__)
 static void *identity(void *arg)
 {
     return arg;
 }
 
-#if !defined(__SANITIZE_THREAD__)
 /* In the child: the parent's pool refuses every call, an unsettled future
  * of it cannot be waited on, destroy frees the copy, and a new pool works.
  * Returns the exit status for the parent to check. */
