@@ -121,6 +121,24 @@ void tpi_future_discard(tp_future *f)
     future_free(f);
 }
 
+tp_future *tpi_promise_new(uint32_t refs)
+{
+    return tpi_future_new(NULL, NULL, NULL, refs);
+}
+
+bool tpi_promise_settle(tp_future *f, tp_state to, void *result, int error)
+{
+    /* The fields are written before the CAS that publishes the state; a
+     * racing settle (a cancel) loses nothing it can observe, as readers
+     * look at result and error only once they see COMPLETED/FAILED, and
+     * only this path can produce those for a promise. */
+    if (tp_future_state(f) != TP_PENDING)
+        return false;
+    f->result = result;
+    f->error = error;
+    return tpi_future_settle(f, TP_PENDING, to);
+}
+
 int tp_future_retain(tp_future *f)
 {
     if (f == NULL)

@@ -99,6 +99,19 @@ tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
 /* Frees a future that was never published (submit failed). */
 void tpi_future_discard(tp_future *f);
 
+/* A future with no task behind it (a "promise"), PENDING, with `refs`
+ * references: whoever creates it settles it with tpi_promise_settle().
+ * Used to build futures out of other futures (continuations, when_all).
+ * Returns NULL when out of memory. */
+tp_future *tpi_promise_new(uint32_t refs);
+
+/* Settles a promise: stores result (COMPLETED) or error (FAILED, or
+ * CANCELLED with TP_ECANCELED), wakes waiters and runs callbacks.
+ * Returns false if it had already settled (e.g. it was cancelled).  At
+ * most one thread may call this for a given promise (tp_future_cancel()
+ * may race with it: it writes neither result nor error). */
+bool tpi_promise_settle(tp_future *f, tp_state to, void *result, int error);
+
 static inline tp_state tpi_state_of(uint32_t word)
 {
     return (tp_state)(word & TPI_STATE_MASK);
