@@ -267,14 +267,17 @@ typedef struct tp_future tp_future;
 TP_EXTERN int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg,
                                tp_future **out);
 
-/** Submits n tasks in one call, in order, taking the pool's lock once.
+/** Submits n tasks in one call, in order, much more cheaply than n calls.
  * `futures` is NULL (ordinary tasks) or an array of n slots that receive a
  * future for each accepted task (one reference each, as tp_submit_future()).
  * *accepted (may be NULL) receives the number of tasks accepted: always the
  * first ones, jobs[0 .. *accepted-1]; jobs[i].id is set for those.  Returns
  * 0 when all n were accepted, else the error that stopped the batch; the
  * tasks after it were not accepted, their futures slots are set to NULL and
- * their arguments still belong to the caller.  Thread-safe.
+ * their arguments still belong to the caller.  A batch of ordinary tasks
+ * into an unbounded pool is accepted whole or not at all.  The jobs array
+ * is copied where needed: the caller may reuse it as soon as this returns.
+ * Thread-safe.
  * Errors: as tp_submit(); also TP_EINVAL if jobs is NULL with n > 0 or any
  * fn is NULL (checked before anything is accepted). */
 TP_EXTERN int tp_submit_batch(tp_pool *pool, tp_job *jobs, size_t n,

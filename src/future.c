@@ -42,12 +42,18 @@ static pthread_mutex_t *lock_of(const tp_future *f)
 /* ---- creation and references ------------------------------------------- */
 
 static _Thread_local tp_future *tpi_running; /* task run by this thread */
+static _Thread_local uint64_t tpi_job_id;     /* a batch job's own id */
 
 /* Ids: each thread takes a block of them from the global counter, so that
  * threads submitting at once do not fight over one cache line. */
 #define TPI_ID_BLOCK 256
 static _Atomic uint64_t tpi_next_id = 1;
 static _Thread_local uint64_t tpi_id_next, tpi_id_end;
+
+uint64_t tpi_ids_reserve(size_t n)
+{
+    return atomic_fetch_add_explicit(&tpi_next_id, n, memory_order_relaxed);
+}
 
 static uint64_t new_id(void)
 {
@@ -228,10 +234,10 @@ bool tpi_future_run(tp_future *f)
         &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING,
         memory_order_acquire, memory_order_relaxed));
 
-    tp_future *outer = tpi_running; /* a waiting worker runs tasks nested */
-    tpi_running = f;
+    /* A waiting worker runs tasks nested: restore what it was running. */
+    tpi_running_ctx outer = tpi_running_enter(f, 0);
     f->result = f->fn(f->arg);
-    tpi_running = outer;
+    tpi_running_leave(outer);
 
     tp_state to = TP_COMPLETED;
     if (f->error == TP_ECANCELED && tpi_stop_requested(f))
@@ -392,6 +398,20 @@ tp_future *tpi_current_task(void)
     return tpi_running;
 }
 
+tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t job_id)
+{
+    tpi_running_ctx saved = {tpi_running, tpi_job_id};
+    tpi_running = f;
+    tpi_job_id = job_id;
+    return saved;
+}
+
+void tpi_running_leave(tpi_running_ctx saved)
+{
+    tpi_running = saved.task;
+    tpi_job_id = saved.job_id;
+}
+
 int tpi_stop_requested(const tp_future *f)
 {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -418,5 +438,7 @@ int tp_task_fail(int code)
 uint64_t tp_task_id(void)
 {
     tp_future *f = tpi_running;
-    return f == NULL ? 0 : f->id;
+    if (f == NULL)
+        return 0;
+    return tpi_job_id != 0 ? tpi_job_id : f->id;
 }

@@ -36,6 +36,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "clock.h"
@@ -156,6 +157,19 @@ void tpi_future_locks_release(void);
 
 /* The task currently running on this thread, or NULL. */
 tp_future *tpi_current_task(void);
+
+/* Reserves n consecutive fresh ids and returns the first. */
+uint64_t tpi_ids_reserve(size_t n);
+
+/* What this thread is running: a task, and for a job of a batch (run by a
+ * carrier task, see pool.c) the job's own id.  enter() returns the
+ * previous context for leave() to restore. */
+typedef struct tpi_running_ctx {
+    tp_future *task;
+    uint64_t job_id;
+} tpi_running_ctx;
+tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t job_id);
+void tpi_running_leave(tpi_running_ctx saved);
 
 /* Non-zero if f (running) was asked to stop, by tp_future_cancel() or by an
  * immediate shutdown of its pool. */

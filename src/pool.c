@@ -100,6 +100,9 @@
 #define TPI_MAX_HELP_DEPTH 128
 /* Most tasks a worker moves from the injector to its deque at once. */
 #define TPI_INJECT_BATCH 32
+/* Batches of at least this many ordinary tasks use one block of jobs and
+ * a few carrier tasks (see tpi_batch). */
+#define TPI_BATCH_MIN 8
 /* Rounds of looking for work before a worker goes to sleep. */
 #define TPI_SEARCH_ROUNDS 32
 
@@ -296,13 +299,90 @@ static void release_room(tp_pool *p, size_t k)
     }
 }
 
+/* ---- batches of ordinary tasks ---------------------------------------------------
+ *
+ * A batch of ordinary tasks (no futures wanted) in an unbounded pool does
+ * not become n futures.  Its jobs are copied into one block, and a few
+ * carrier tasks (at most one per worker) are queued instead; each carrier
+ * claims chunks of jobs with one atomic add per chunk and runs them, so a
+ * job costs a few nanoseconds instead of an allocation and a queue
+ * operation.  Each job still runs exactly once, counts as one task in the
+ * statistics and sees its own id in tp_task_id().  When an immediate
+ * shutdown meets a carrier, the jobs nobody has claimed yet are claimed at
+ * once and handed to the drop function one by one.  The last carrier to
+ * finish frees the block.
+ */
+
+typedef struct tpi_batch {
+    _Atomic size_t next;       /* first job not claimed yet */
+    _Atomic unsigned carriers; /* carriers not finished: the last frees */
+    size_t n;
+    size_t chunk;
+    tp_job jobs[];
+} tpi_batch;
+
+/* A carrier's fn: it marks carrier tasks and is never called (run_taken
+ * recognises carriers and runs them itself). */
+static void *batch_carrier(void *arg)
+{
+    return arg;
+}
+
+static void batch_unref(tpi_batch *b)
+{
+    if (atomic_fetch_sub_explicit(&b->carriers, 1, memory_order_acq_rel) == 1)
+        tpi_free(b);
+}
+
+/* Claims every job not yet claimed: returns the first (n if none). */
+static size_t batch_claim_rest(tpi_batch *b)
+{
+    return atomic_exchange_explicit(&b->next, b->n, memory_order_relaxed);
+}
+
 /* ---- running a task ----------------------------------------------------------- */
 
 /* Runs (or, during an abort, cancels) a task this worker has taken, and
  * drops the pool's reference. */
+static void run_carrier(tpi_worker *w, tp_future *f)
+{
+    tp_pool *p = w->pool;
+    tpi_batch *b = f->arg;
+    tpi_running_ctx outer = tpi_running_enter(f, 0);
+    while (!atomic_load_explicit(&p->abort, memory_order_relaxed)) {
+        size_t lo = atomic_fetch_add_explicit(&b->next, b->chunk,
+                                              memory_order_relaxed);
+        if (lo >= b->n)
+            break;
+        size_t hi = b->n - lo < b->chunk ? b->n : lo + b->chunk;
+        bump(&w->count.started, hi - lo);
+        for (size_t i = lo; i < hi; i++) {
+            tpi_running_enter(f, b->jobs[i].id);
+            b->jobs[i].fn(b->jobs[i].arg);
+        }
+        bump(&w->count.completed, hi - lo);
+    }
+    tpi_running_leave(outer);
+    if (atomic_load_explicit(&p->abort, memory_order_relaxed) &&
+        atomic_load_explicit(&b->next, memory_order_relaxed) < b->n) {
+        /* Jobs left: the shutdown thread hands them to its drop function. */
+        pthread_mutex_lock(&p->mu);
+        f->next = p->aborted;
+        p->aborted = f;
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    batch_unref(b);
+    tp_future_release(f);
+}
+
 static void run_taken(tpi_worker *w, tp_future *f)
 {
     tp_pool *p = w->pool;
+    if (f->fn == batch_carrier) {
+        run_carrier(w, f);
+        return;
+    }
     bump(&w->count.started, 1);
     release_room(p, 1);
     if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
@@ -854,12 +934,14 @@ static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
 }
 
 /* Queues the chain first..last of n tasks: on the worker's own deque if
- * the caller is a worker of p, else in the injector.  Wakes sleepers. */
-static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n)
+ * the caller is a worker of p, else in the injector.  Wakes sleepers.
+ * `counted`: how many tasks they stand for (n, or a batch's job count). */
+static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
+                    size_t counted)
 {
     tpi_worker *self = on_worker_of(p) ? tpi_self : NULL;
     if (self != NULL) {
-        bump(&self->count.submitted, n);
+        bump(&self->count.submitted, counted);
         tp_future *overflow = NULL, *overflow_last = NULL;
         size_t spilled = 0;
         for (tp_future *f = first; f != NULL;) {
@@ -887,7 +969,7 @@ static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n)
     }
     tpi_worker *wake = NULL;
     pthread_mutex_lock(&p->mu);
-    p->ext_submitted += n;
+    p->ext_submitted += counted;
     inject_locked(p, first, last, n, &wake);
     pthread_mutex_unlock(&p->mu);
     unpark_list(wake);
@@ -917,7 +999,7 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out)
     if (rc == ROOM_INLINE)
         run_inline(p, f);
     else
-        enqueue(p, f, f, 1);
+        enqueue(p, f, f, 1, 1);
     return 0;
 }
 
@@ -931,6 +1013,57 @@ int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg, tp_future **out)
     if (out == NULL)
         return TP_EINVAL;
     return submit_one(pool, fn, arg, out);
+}
+
+/* The batch path described with tpi_batch: one block, a few carriers. */
+static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
+{
+    size_t one = 1;
+    bool have_dl = false;
+    tpi_deadline dl;
+    int rc = reserve_room(p, on_worker_of(p), &one, &dl, &have_dl);
+    if (rc < 0)
+        return rc; /* unbounded: only a shutdown refuses */
+    if (n > (SIZE_MAX - sizeof(tpi_batch)) / sizeof(tp_job))
+        return TP_ENOMEM;
+    tpi_batch *b = tpi_malloc(sizeof *b + n * sizeof(tp_job));
+    if (b == NULL)
+        return TP_ENOMEM;
+    unsigned k = p->nthreads;
+    if (k > (n + TPI_BATCH_MIN - 1) / TPI_BATCH_MIN)
+        k = (unsigned)((n + TPI_BATCH_MIN - 1) / TPI_BATCH_MIN);
+    size_t chunk = n / ((size_t)p->nthreads * 8);
+    b->chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
+    b->n = n;
+    atomic_init(&b->next, 0);
+    atomic_init(&b->carriers, k);
+    tp_future *first = NULL, *last = NULL;
+    for (unsigned i = 0; i < k; i++) {
+        tp_future *f = tpi_future_new(batch_carrier, b, p, 1);
+        if (f == NULL) {
+            while (first != NULL) {
+                tp_future *next = first->next;
+                tpi_future_discard(first);
+                first = next;
+            }
+            tpi_free(b);
+            return TP_ENOMEM;
+        }
+        if (last != NULL)
+            last->next = f;
+        else
+            first = f;
+        last = f;
+    }
+    uint64_t id = tpi_ids_reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].id = id + i;
+        b->jobs[i] = jobs[i];
+    }
+    enqueue(p, first, last, k, n);
+    if (accepted != NULL)
+        *accepted = n;
+    return 0;
 }
 
 int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
@@ -948,6 +1081,9 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
     if (futures != NULL)
         for (size_t i = 0; i < n; i++)
             futures[i] = NULL;
+
+    if (futures == NULL && p->capacity == 0 && n >= TPI_BATCH_MIN)
+        return submit_jobs(p, jobs, n, accepted);
 
     bool worker = on_worker_of(p);
     bool have_dl = false;
@@ -987,7 +1123,7 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
             if (room == ROOM_INLINE)
                 run_inline(p, first);
             else
-                enqueue(p, first, last, made);
+                enqueue(p, first, last, made, made);
         }
         done += made;
         if (made < k) {
@@ -1075,7 +1211,7 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
      * its oldest task. */
     pthread_mutex_lock(&p->mu);
     tp_future *head = p->inj_head, *tail = p->inj_tail;
-    size_t n = atomic_load_explicit(&p->inj_len, memory_order_relaxed);
+    size_t n;
     p->inj_head = p->inj_tail = NULL;
     atomic_store_explicit(&p->inj_len, 0, memory_order_relaxed);
     *aborted = p->aborted;
@@ -1094,9 +1230,12 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
             else
                 head = f;
             tail = f;
-            n++;
         }
     }
+    /* Carriers stand for their jobs, counted when the jobs are dropped. */
+    n = 0;
+    for (tp_future *f = head; f != NULL; f = f->next)
+        n += f->fn != batch_carrier;
     release_room(p, n);
     pthread_mutex_lock(&p->mu);
     p->ext_started += n;
@@ -1109,11 +1248,28 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
  * `settle`: the tasks are pending and are cancelled here; only those this
  * call cancels are handed back (ones cancelled earlier by
  * tp_future_cancel() were reported to that caller). */
-static void drop_all(tp_future *list, bool settle, tp_drop_fn drop, void *ctx)
+static void drop_all(tp_pool *p, tp_future *list, bool settle,
+                     tp_drop_fn drop, void *ctx)
 {
     while (list != NULL) {
         tp_future *f = list;
         list = f->next;
+        if (f->fn == batch_carrier) {
+            /* The jobs nobody claimed are this shutdown's to hand back. */
+            tpi_batch *b = f->arg;
+            size_t lo = batch_claim_rest(b);
+            for (size_t i = lo; i < b->n && drop != NULL; i++)
+                drop(&b->jobs[i], ctx);
+            if (lo < b->n) {
+                pthread_mutex_lock(&p->mu);
+                p->ext_started += b->n - lo;
+                p->ext_dropped += b->n - lo;
+                pthread_mutex_unlock(&p->mu);
+            }
+            batch_unref(b);
+            tp_future_release(f);
+            continue;
+        }
         bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
         if (ours && drop != NULL) {
             tp_job job = {f->fn, f->arg, f->id};
@@ -1127,8 +1283,8 @@ static void cancel_queued(tp_pool *p, tp_drop_fn drop, void *ctx)
 {
     tp_future *queued, *aborted;
     sweep(p, &queued, &aborted);
-    drop_all(queued, true, drop, ctx);
-    drop_all(aborted, false, drop, ctx);
+    drop_all(p, queued, true, drop, ctx);
+    drop_all(p, aborted, false, drop, ctx);
     notify_if_idle(p);
 }
 

@@ -109,6 +109,16 @@ static void scenario(void)
             tp_future_release(bf[i]);
     }
 
+    /* A batch of ordinary tasks (one block of jobs): all or nothing. */
+    tp_job plain[10];
+    for (int i = 0; i < 10; i++)
+        plain[i] = (tp_job){work, NULL, 0};
+    accepted = 99;
+    if (ok_or_nomem(tp_submit_batch(p, plain, 10, NULL, &accepted)))
+        expected_runs += 10;
+    else
+        CHECK_EQ(accepted, 0);
+
     /* Done-callbacks run exactly once if registered. */
     atomic_int callbacks;
     atomic_init(&callbacks, 0);

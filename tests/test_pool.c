@@ -179,6 +179,116 @@ TEST(batch_futures_and_ids)
     CHECK_OK(tp_pool_destroy(p));
 }
 
+static _Atomic uint64_t *seen_ids;
+
+static void *record_id(void *arg)
+{
+    atomic_store(&seen_ids[(uintptr_t)arg], tp_task_id());
+    return NULL;
+}
+
+/* A large batch of ordinary tasks: each job runs once, sees its own id,
+ * and counts as one task. */
+TEST(batch_jobs_ids_and_counts)
+{
+    const size_t n = SCALE(50000);
+    seen_ids = calloc(n, sizeof *seen_ids);
+    tp_job *jobs = calloc(n, sizeof *jobs);
+    CHECK(seen_ids != NULL && jobs != NULL);
+    for (size_t i = 0; i < n; i++)
+        jobs[i] = (tp_job){record_id, (void *)(uintptr_t)i, 0};
+    tp_pool *p = make_pool(3);
+    size_t accepted = 0;
+    CHECK_OK(tp_submit_batch(p, jobs, n, NULL, &accepted));
+    CHECK_EQ(accepted, n);
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    for (size_t i = 0; i < n; i++) {
+        CHECK(jobs[i].id != 0);
+        if (i > 0)
+            CHECK_EQ(jobs[i].id, jobs[i - 1].id + 1);
+        CHECK_EQ(atomic_load(&seen_ids[i]), jobs[i].id);
+    }
+    tp_pool_stats st;
+    CHECK_OK(tp_pool_stats_get(p, &st));
+    CHECK_EQ(st.submitted, n);
+    CHECK_EQ(st.completed, n);
+    CHECK_EQ(st.queued + st.running, 0);
+    CHECK_OK(tp_pool_destroy(p));
+    free(jobs);
+    free(seen_ids);
+}
+
+static tp_pool *nested_pool;
+
+/* A task that submits a batch of ordinary tasks to its own pool. */
+static void *submit_batch_inside(void *arg)
+{
+    size_t n = (size_t)(uintptr_t)arg;
+    tp_job *jobs = calloc(n, sizeof *jobs);
+    CHECK(jobs != NULL);
+    for (size_t i = 0; i < n; i++)
+        jobs[i] = (tp_job){count_run, (void *)(uintptr_t)i, 0};
+    size_t accepted = 0;
+    CHECK_OK(tp_submit_batch(nested_pool, jobs, n, NULL, &accepted));
+    CHECK_EQ(accepted, n);
+    free(jobs); /* the pool keeps its own copy of a batch */
+    return NULL;
+}
+
+TEST(batch_from_inside_a_task)
+{
+    enum { N = 3000 };
+    run_counts = calloc(N, sizeof *run_counts);
+    nested_pool = make_pool(2);
+    CHECK_OK(tp_submit(nested_pool, submit_batch_inside, (void *)(uintptr_t)N));
+    CHECK_OK(tp_pool_wait_idle(nested_pool, -1));
+    for (size_t i = 0; i < N; i++)
+        CHECK_EQ(atomic_load(&run_counts[i]), 1);
+    CHECK_OK(tp_pool_destroy(nested_pool));
+    free(run_counts);
+}
+
+typedef struct handed_back {
+    atomic_int *counts; /* per job: runs + drops */
+    size_t drops;
+} handed_back;
+
+static void count_drop(const tp_job *job, void *ctx)
+{
+    handed_back *h = ctx;
+    CHECK(job->fn == count_run);
+    atomic_fetch_add(&h->counts[(uintptr_t)job->arg], 1);
+    h->drops++;
+}
+
+/* Immediate shutdown with a batch still queued: every job either ran once
+ * or was handed back once. */
+TEST(shutdown_now_hands_back_batch)
+{
+    const size_t n = 20000;
+    for (int round = 0; round < 20; round++) {
+        run_counts = calloc(n, sizeof *run_counts);
+        tp_job *jobs = calloc(n, sizeof *jobs);
+        for (size_t i = 0; i < n; i++)
+            jobs[i] = (tp_job){count_run, (void *)(uintptr_t)i, 0};
+        tp_pool *p = make_pool(2);
+        CHECK_OK(tp_submit_batch(p, jobs, n, NULL, NULL));
+        handed_back h = {run_counts, 0};
+        CHECK_OK(tp_pool_shutdown_now(p, count_drop, &h));
+        for (size_t i = 0; i < n; i++)
+            CHECK_EQ(atomic_load(&run_counts[i]), 1);
+        tp_pool_stats st;
+        CHECK_OK(tp_pool_stats_get(p, &st));
+        CHECK_EQ(st.submitted, n);
+        CHECK_EQ(st.completed + st.cancelled, n);
+        CHECK_EQ(st.cancelled, h.drops);
+        CHECK_OK(tp_pool_wait_idle(p, 0));
+        CHECK_OK(tp_pool_destroy(p));
+        free(jobs);
+        free(run_counts);
+    }
+}
+
 /* A bounded queue with TP_FULL_FAIL: a batch is accepted up to capacity,
  * the rest is reported, and nothing accepted is lost. */
 TEST(batch_partial_when_full)
@@ -666,6 +776,9 @@ TEST_MAIN(TEST_ENTRY(create_defaults)
           TEST_ENTRY(results_match_inputs)
           TEST_ENTRY(every_task_runs_once)
           TEST_ENTRY(batch_futures_and_ids)
+          TEST_ENTRY(batch_jobs_ids_and_counts)
+          TEST_ENTRY(batch_from_inside_a_task)
+          TEST_ENTRY(shutdown_now_hands_back_batch)
           TEST_ENTRY(batch_partial_when_full)
           TEST_ENTRY(backpressure_block)
           TEST_ENTRY(backpressure_caller_runs)
