@@ -3,6 +3,8 @@
 #   make test         build and run every test: plain, ThreadSanitizer, ASan+UBSan
 #   make bench        full benchmark run, writes docs/benchmarks.md
 #   make bench-quick  short benchmark run (smoke test)
+#   make install      build, then install (PREFIX=/usr/local, DESTDIR=staging)
+#   make docs         API reference from the headers: build/docs/html/index.html
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CTEST ?= ctest
@@ -40,6 +42,37 @@ bench:
 
 bench-quick:
 	bash bench/run.sh quick
+
+# Installs headers, libtpool.so/.a, the CMake package and tpool.pc.  PREFIX
+# overrides the configured CMAKE_INSTALL_PREFIX; DESTDIR stages the files
+# under another root (packaging) while they keep naming PREFIX.
+PREFIX ?=
+.PHONY: install
+install: build
+	DESTDIR="$(DESTDIR)" $(CMAKE) --install build $(if $(PREFIX),--prefix "$(PREFIX)")
+
+# Doxygen (installed from Debian if missing and we are root) must report no
+# warning, undocumented public items included.
+DOXYGEN ?= doxygen
+.PHONY: docs
+docs:
+	@if ! command -v $(DOXYGEN) >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "installing doxygen (apt-get)"; \
+	        apt-get update -qq && apt-get install -y -qq doxygen >/dev/null || exit 1; \
+	    else \
+	        echo "make docs needs doxygen (Debian: apt-get install doxygen)" >&2; exit 1; \
+	    fi; \
+	fi
+	@rm -rf build/docs && mkdir -p build/docs
+	@version=$$(sed -n 's/^#define TP_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/tpool.h | paste -sd. -); \
+	{ cat docs/Doxyfile; echo "PROJECT_NUMBER = $$version"; } | $(DOXYGEN) -; rc=$$?; \
+	n=$$(grep -c . build/docs/warnings.log 2>/dev/null || true); \
+	if [ "$$rc" -ne 0 ] || [ "$${n:-0}" -ne 0 ]; then \
+	    cat build/docs/warnings.log >&2 2>/dev/null; \
+	    echo "make docs: failed, $${n:-0} Doxygen warning(s)" >&2; exit 1; \
+	fi; \
+	echo "make docs: tpool $$version, 0 warnings: build/docs/html/index.html"
 
 clean:
 	rm -rf build build-tsan build-asan build-bench
