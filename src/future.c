@@ -95,18 +95,10 @@ static void future_free(tp_future *f)
     }
 }
 
-tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
-                          uint32_t refs)
+tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
+                           struct tp_pool *pool, uint32_t refs)
 {
-    tpi_cache *c = tpi_tls_cache;
-    tp_future *f;
-    if (c != NULL && c->head != NULL) {
-        f = c->head;
-        c->head = f->next;
-        c->n--;
-    } else if ((f = tpi_malloc(sizeof *f)) == NULL) {
-        return NULL;
-    }
+    tp_future *f = mem;
     atomic_init(&f->state, TP_PENDING);
     atomic_init(&f->refs, refs);
     f->error = 0;
@@ -120,6 +112,21 @@ tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
     f->waiters = NULL;
     f->callbacks = NULL;
     return f;
+}
+
+tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
+                          uint32_t refs)
+{
+    tpi_cache *c = tpi_tls_cache;
+    void *mem;
+    if (c != NULL && c->head != NULL) {
+        mem = c->head;
+        c->head = c->head->next;
+        c->n--;
+    } else if ((mem = tpi_malloc(sizeof(tp_future))) == NULL) {
+        return NULL;
+    }
+    return tpi_future_init(mem, fn, arg, pool, refs);
 }
 
 void tpi_future_discard(tp_future *f)

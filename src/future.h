@@ -97,6 +97,11 @@ void tpi_cache_attach(tpi_cache *c);
 tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
                           uint32_t refs);
 
+/* Initialises a future in memory of sizeof(tp_future) obtained from
+ * tpi_malloc (a recycled future's).  Returns it. */
+tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
+                           struct tp_pool *pool, uint32_t refs);
+
 /* Frees a future that was never published (submit failed). */
 void tpi_future_discard(tp_future *f);
 
