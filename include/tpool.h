@@ -111,7 +111,8 @@ TP_EXTERN const char *tp_version_string(void);
     XX(EFULL, -4002, "queue is full")                                          \
     XX(EEMPTY, -4003, "queue is empty")                                        \
     XX(EFAILED, -4004, "task reported failure (see tp_future_error)")         \
-    XX(EFORKED, -4005, "pool was created before fork(); unusable here")
+    XX(EFORKED, -4005, "pool was created before fork(); unusable here")     \
+    XX(EEXPIRED, -4006, "task did not start before its deadline")
 
 /** The error codes, one per row of TP_ERRNO_MAP: TP_EINVAL, TP_ENOMEM,
  * ... (the row's name with the TP_ prefix). */
@@ -267,6 +268,45 @@ typedef struct tp_future tp_future;
 TP_EXTERN int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg,
                                tp_future **out);
 
+/** Priority levels.  A worker takes a queued task of a higher level
+ * before any of a lower one: a high task starts as soon as a worker
+ * finishes the task it is running (at once if one is idle).  Low tasks run
+ * when there is nothing else to do, and also, so that a stream of other
+ * work cannot starve them, each worker takes a waiting low task after every
+ * 32 others it starts.  Tasks of one level start in the order they were
+ * submitted when one worker runs them; with several workers, normal tasks
+ * submitted by a task of the pool start newest first on its own worker
+ * (and oldest first when other workers steal them). */
+typedef enum tp_priority {
+    TP_PRIORITY_HIGH = 0,
+    TP_PRIORITY_NORMAL = 1, /**< tp_submit() and tp_submit_future() */
+    TP_PRIORITY_LOW = 2
+} tp_priority;
+
+/** Options of one task, for tp_submit_ex(). */
+typedef struct tp_task_opts {
+    tp_priority priority; /**< default TP_PRIORITY_NORMAL */
+    /** The task must start within this many milliseconds of the submit;
+     * if no worker has started it by then, it never runs: its future
+     * settles CANCELLED, tp_future_get() and tp_future_error() give
+     * TP_EEXPIRED.  The check costs nothing while the task waits (no timer):
+     * the future settles when a worker reaches the task, or when a waiter
+     * on it notices the deadline has passed.  Negative (the default): no
+     * deadline. */
+    int64_t start_deadline_ms;
+} tp_task_opts;
+
+/** Fills *opts with the defaults (normal priority, no deadline).
+ * Thread-safe.  Errors: TP_EINVAL if opts is NULL. */
+TP_EXTERN int tp_task_opts_init(tp_task_opts *opts);
+
+/** Submits a task with options: as tp_submit_future() when `out` is not
+ * NULL, else as tp_submit().  `opts` may be NULL (the defaults); it is only
+ * read during the call.  Thread-safe.
+ * Errors: as tp_submit(); also TP_EINVAL for an unknown priority. */
+TP_EXTERN int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
+                           const tp_task_opts *opts, tp_future **out);
+
 /** Submits n tasks in one call, in order, much more cheaply than n calls.
  * `futures` is NULL (ordinary tasks) or an array of n slots that receive a
  * future for each accepted task (one reference each, as tp_submit_future()).
@@ -371,12 +411,15 @@ TP_EXTERN int tp_future_wait(tp_future *f, int64_t timeout_ms);
 /** Waits as tp_future_wait(), then reports how the task ended: 0 and
  * *result (may be NULL) set to what the task returned if it COMPLETED;
  * TP_EFAILED if it FAILED (its code: tp_future_error()); TP_ECANCELED if it
- * was CANCELLED.  *result is set only when 0 is returned.  Thread-safe.
- * Errors: those of tp_future_wait(), TP_EFAILED, TP_ECANCELED. */
+ * was CANCELLED (TP_EEXPIRED if because its start deadline passed).
+ * *result is set only when 0 is returned.  Thread-safe.
+ * Errors: those of tp_future_wait(), TP_EFAILED, TP_ECANCELED,
+ * TP_EEXPIRED. */
 TP_EXTERN int tp_future_get(tp_future *f, int64_t timeout_ms, void **result);
 
 /** The code the task gave tp_task_fail() if it FAILED, TP_ECANCELED if it
- * was CANCELLED, else 0.  Thread-safe. */
+ * was CANCELLED (TP_EEXPIRED if its start deadline passed), else 0.
+ * Thread-safe. */
 TP_EXTERN int tp_future_error(const tp_future *f);
 
 /** Cancels the task.  A pending task will never run: its future settles

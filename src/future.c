@@ -103,6 +103,8 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     atomic_init(&f->refs, refs);
     f->error = 0;
     f->gen = tpi_fork_generation();
+    f->prio = TP_PRIORITY_NORMAL;
+    f->deadline_ns = 0;
     f->id = new_id();
     f->fn = fn;
     f->arg = arg;
@@ -192,7 +194,21 @@ static void run_callbacks(tp_future *f, tpi_callback *list)
     }
 }
 
+static bool settle_word(tp_future *f, tp_state from, uint32_t to);
+
 bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
+{
+    return settle_word(f, from, (uint32_t)to);
+}
+
+bool tpi_future_expire(tp_future *f)
+{
+    return settle_word(f, TP_PENDING, TP_CANCELLED | TPI_F_EXPIRED);
+}
+
+/* Moves f from `from` to the final word `to` (a state, maybe with
+ * TPI_F_EXPIRED); see tpi_future_settle(). */
+static bool settle_word(tp_future *f, tp_state from, uint32_t to)
 {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     /* Fast path: nobody listens, one CAS.  Release publishes result and
@@ -200,7 +216,7 @@ bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
     while (!(s & TPI_F_LISTENERS)) {
         if (tpi_state_of(s) != from)
             return false;
-        if (atomic_compare_exchange_weak_explicit(&f->state, &s, (uint32_t)to,
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, to,
                                                   memory_order_acq_rel,
                                                   memory_order_relaxed))
             return true;
@@ -216,8 +232,7 @@ bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
             return false;
         }
     } while (!atomic_compare_exchange_weak_explicit(
-        &f->state, &s, (uint32_t)to, memory_order_acq_rel,
-        memory_order_relaxed));
+        &f->state, &s, to, memory_order_acq_rel, memory_order_relaxed));
     for (tpi_waiter *w = f->waiters; w != NULL; w = w->next) {
         w->pprev = NULL;
         tpi_parker_unpark(w->parker);
@@ -346,11 +361,12 @@ int tp_future_error(const tp_future *f)
 {
     if (f == NULL)
         return 0;
-    switch (tp_future_state(f)) {
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    switch (tpi_state_of(s)) {
     case TP_FAILED:
         return f->error;
     case TP_CANCELLED:
-        return TP_ECANCELED;
+        return (s & TPI_F_EXPIRED) ? TP_EEXPIRED : TP_ECANCELED;
     default:
         return 0;
     }

@@ -46,6 +46,7 @@
 #define TPI_STATE_MASK 0x7u
 #define TPI_F_LISTENERS 0x8u
 #define TPI_F_STOP 0x10u
+#define TPI_F_EXPIRED 0x20u /* with CANCELLED: its start deadline passed */
 
 /* A thread blocked on one or more futures: a node per future, all pointing
  * to the thread's parker.  Lives on the waiter's stack. */
@@ -69,6 +70,8 @@ struct tp_future {
     _Atomic uint32_t refs;
     int error;            /* written by the running task, read once final */
     unsigned gen;         /* process generation of its pool (fork.c) */
+    uint8_t prio;         /* tp_priority it was submitted with */
+    uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
     uint64_t id;
     tp_task_fn fn;
     void *arg;
@@ -137,6 +140,11 @@ static inline bool tpi_future_done(const tp_future *f)
  * runs its callbacks.  Returns false (and does nothing) if f was not in
  * state `from`.  The caller holds a reference. */
 bool tpi_future_settle(tp_future *f, tp_state from, tp_state to);
+
+/* Settles a PENDING task CANCELLED because its start deadline passed
+ * (tp_future_error() then says TP_EEXPIRED).  Returns false if it was no
+ * longer pending. */
+bool tpi_future_expire(tp_future *f);
 
 /* Runs a PENDING task on the calling thread: PENDING -> RUNNING, fn(arg),
  * then settles it.  Returns false if it was no longer PENDING (cancelled):

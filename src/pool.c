@@ -108,6 +108,19 @@
 
 enum { STOP_NONE = 0, STOP_GRACEFUL, STOP_NOW };
 
+#define TPI_LEVELS 3 /* TP_PRIORITY_HIGH, _NORMAL, _LOW */
+/* A worker serves the low level before normal work once it has started
+ * this many tasks since it last did: low tasks cannot starve. */
+#define TPI_LOW_EVERY 32
+
+/* A FIFO of tasks submitted from outside the pool, or at a priority other
+ * than normal.  The list is guarded by the pool's mu; len is also read
+ * without it, as a hint. */
+typedef struct tpi_injector {
+    tp_future *head, *tail;
+    _Atomic size_t len;
+} tpi_injector;
+
 typedef struct tpi_counters {
     _Atomic uint64_t submitted; /* pushed by this thread */
     _Atomic uint64_t started;   /* taken to run (ran or found cancelled) */
@@ -121,6 +134,7 @@ struct tpi_worker {
     pthread_t thread;
     unsigned index;
     unsigned depth; /* tasks from elsewhere run nested in waits */
+    unsigned since_low; /* tasks started since the low level was served */
     uint64_t rng;
     tpi_counters count;
     tpi_cache cache;
@@ -135,8 +149,7 @@ struct tp_pool {
     pthread_mutex_t mu;
     pthread_cond_t space_cv;    /* submitters blocked on a full queue */
     pthread_cond_t state_cv;    /* start-up, idle waits, shutdown */
-    tp_future *inj_head, *inj_tail;
-    _Atomic size_t inj_len;     /* written under mu, read anywhere */
+    tpi_injector inj[TPI_LEVELS]; /* one per priority level (mu) */
     _Atomic unsigned sleepers;  /* length of the idle list */
     _Atomic unsigned searching; /* awake workers looking for work */
     tpi_worker *idle;           /* most recently idled first */
@@ -399,6 +412,9 @@ static void run_taken(tpi_worker *w, tp_future *f)
         bump(&w->count.dropped, 1);
         return;
     }
+    /* A task that missed its start deadline settles without running. */
+    if (f->deadline_ns != 0 && tpi_now_ns() > f->deadline_ns)
+        tpi_future_expire(f);
     bool ran = tpi_future_run(f);
     tp_future_release(f);
     bump(ran ? &w->count.completed : &w->count.dropped, 1);
@@ -416,28 +432,34 @@ static uint64_t next_rand(tpi_worker *w)
     return w->rng = x;
 }
 
-/* Takes a batch from the injector: returns the first task and pushes the
- * rest on w's deque (which is empty when this is called). */
-static tp_future *take_injected(tpi_worker *w)
+/* Takes tasks from the injector of a level: returns the first.  From the
+ * normal level it takes a batch and pushes the rest on w's deque (empty
+ * when this is called), where other workers can steal them; from the
+ * other levels one task at a time, so that their order holds. */
+static tp_future *take_injected(tpi_worker *w, int level)
 {
     tp_pool *p = w->pool;
-    if (atomic_load_explicit(&p->inj_len, memory_order_relaxed) == 0)
+    tpi_injector *q = &p->inj[level];
+    if (atomic_load_explicit(&q->len, memory_order_relaxed) == 0)
         return NULL;
     pthread_mutex_lock(&p->mu);
-    size_t len = atomic_load_explicit(&p->inj_len, memory_order_relaxed);
-    size_t k = len / p->nthreads + 1;
-    if (k > TPI_INJECT_BATCH)
-        k = TPI_INJECT_BATCH;
+    size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
+    size_t k = 1;
+    if (level == TP_PRIORITY_NORMAL) {
+        k = len / p->nthreads + 1;
+        if (k > TPI_INJECT_BATCH)
+            k = TPI_INJECT_BATCH;
+    }
     if (k > len)
         k = len;
-    tp_future *first = p->inj_head, *last = first;
+    tp_future *first = q->head, *last = first;
     for (size_t i = 1; i < k; i++)
         last = last->next;
     if (k > 0) {
-        p->inj_head = last->next;
-        if (p->inj_head == NULL)
-            p->inj_tail = NULL;
-        atomic_store_explicit(&p->inj_len, len - k, memory_order_relaxed);
+        q->head = last->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
     }
     pthread_mutex_unlock(&p->mu);
     if (k == 0)
@@ -483,22 +505,44 @@ static tp_future *steal_any(tpi_worker *w)
     return NULL;
 }
 
-/* One look for work: own deque, then (if allowed) injector and steals. */
+static tp_future *counted(tpi_worker *w, tp_future *f)
+{
+    if (f != NULL)
+        w->since_low = f->prio == TP_PRIORITY_LOW ? 0 : w->since_low + 1;
+    return f;
+}
+
+/* Work a worker takes before its own: a high task, or a low one if the
+ * low level is due (TPI_LOW_EVERY); then its own deque. */
+static tp_future *find_local(tpi_worker *w)
+{
+    tp_future *f = take_injected(w, TP_PRIORITY_HIGH);
+    if (f == NULL && w->since_low >= TPI_LOW_EVERY)
+        f = take_injected(w, TP_PRIORITY_LOW);
+    if (f == NULL)
+        f = tpi_deque_pop(&w->dq);
+    return counted(w, f);
+}
+
+/* One look for work, in priority order: find_local(), then, if allowed,
+ * the normal injector, the other workers' deques and the low level. */
 static tp_future *find_work(tpi_worker *w, bool elsewhere)
 {
-    tp_future *f = tpi_deque_pop(&w->dq);
-    if (f != NULL || !elsewhere)
-        return f;
-    if ((f = take_injected(w)) != NULL)
-        return f;
-    return steal_any(w);
+    if (!elsewhere)
+        return counted(w, tpi_deque_pop(&w->dq));
+    tp_future *f = find_local(w);
+    if (f == NULL && (f = take_injected(w, TP_PRIORITY_NORMAL)) == NULL &&
+        (f = steal_any(w)) == NULL)
+        f = take_injected(w, TP_PRIORITY_LOW);
+    return f != NULL ? counted(w, f) : NULL;
 }
 
 /* Whether any queue holds a task (R1 of the claim at the top). */
 static bool work_visible(tp_pool *p)
 {
-    if (atomic_load_explicit(&p->inj_len, memory_order_relaxed) > 0)
-        return true;
+    for (int l = 0; l < TPI_LEVELS; l++)
+        if (atomic_load_explicit(&p->inj[l].len, memory_order_relaxed) > 0)
+            return true;
     for (unsigned i = 0; i < p->nthreads; i++)
         if (tpi_deque_nonempty(&p->workers[i].dq))
             return true;
@@ -561,7 +605,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&p->mu);
 
     for (;;) {
-        tp_future *f = tpi_deque_pop(&w->dq);
+        tp_future *f = find_local(w);
         if (f == NULL) {
             /* Out of local work: perhaps the whole pool is. */
             notify_if_idle(p);
@@ -768,7 +812,8 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     p->hook_ctx = opts->hook_ctx;
     snprintf(p->name, sizeof p->name, "%s",
              opts->name != NULL ? opts->name : "tpool");
-    atomic_init(&p->inj_len, 0);
+    for (int l = 0; l < TPI_LEVELS; l++)
+        atomic_init(&p->inj[l].len, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->searching, 0);
     atomic_init(&p->state_waiters, 0);
@@ -836,22 +881,21 @@ unsigned tp_pool_size(const tp_pool *p)
 
 /* ---- submit -------------------------------------------------------------------- */
 
-/* Appends the chain first..last (n tasks) to the injector and claims up to
- * n sleepers into *wake.  mu held. */
-static void inject_locked(tp_pool *p, tp_future *first, tp_future *last,
-                          size_t n, tpi_worker **wake)
+/* Appends the chain first..last (n tasks) to the injector of a level and
+ * claims up to n sleepers into *wake.  mu held. */
+static void inject_locked(tp_pool *p, int level, tp_future *first,
+                          tp_future *last, size_t n, tpi_worker **wake)
 {
+    tpi_injector *q = &p->inj[level];
     last->next = NULL;
-    if (p->inj_tail != NULL)
-        p->inj_tail->next = first;
+    if (q->tail != NULL)
+        q->tail->next = first;
     else
-        p->inj_head = first;
-    p->inj_tail = last;
-    atomic_store_explicit(&p->inj_len,
-                          atomic_load_explicit(&p->inj_len,
-                                               memory_order_relaxed) +
-                              n,
-                          memory_order_relaxed);
+        q->head = first;
+    q->tail = last;
+    atomic_store_explicit(
+        &q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+        memory_order_relaxed);
     for (size_t i = 0; i < n; i++) {
         tpi_worker *w = idle_claim(p);
         if (w == NULL)
@@ -937,10 +981,10 @@ static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
  * the caller is a worker of p, else in the injector.  Wakes sleepers.
  * `counted`: how many tasks they stand for (n, or a batch's job count). */
 static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
-                    size_t counted)
+                    size_t counted, int level)
 {
     tpi_worker *self = on_worker_of(p) ? tpi_self : NULL;
-    if (self != NULL) {
+    if (self != NULL && level == TP_PRIORITY_NORMAL) {
         bump(&self->count.submitted, counted);
         tp_future *overflow = NULL, *overflow_last = NULL;
         size_t spilled = 0;
@@ -960,25 +1004,44 @@ static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
         if (overflow != NULL) {
             tpi_worker *wake = NULL;
             pthread_mutex_lock(&p->mu);
-            inject_locked(p, overflow, overflow_last, spilled, &wake);
+            inject_locked(p, TP_PRIORITY_NORMAL, overflow, overflow_last,
+                          spilled, &wake);
             pthread_mutex_unlock(&p->mu);
             unpark_list(wake);
         }
         wake_one(p);
         return;
     }
+    /* From outside, or at another level: the injector of the level. */
     tpi_worker *wake = NULL;
+    if (self != NULL)
+        bump(&self->count.submitted, counted);
     pthread_mutex_lock(&p->mu);
-    p->ext_submitted += counted;
-    inject_locked(p, first, last, n, &wake);
+    if (self == NULL)
+        p->ext_submitted += counted;
+    inject_locked(p, level, first, last, n, &wake);
     pthread_mutex_unlock(&p->mu);
     unpark_list(wake);
 }
 
-static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out)
+static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
+                      const tp_task_opts *o)
 {
     if (p == NULL || fn == NULL)
         return TP_EINVAL;
+    int level = TP_PRIORITY_NORMAL;
+    uint64_t deadline = 0;
+    if (o != NULL) {
+        if ((unsigned)o->priority > (unsigned)TP_PRIORITY_LOW)
+            return TP_EINVAL;
+        level = (int)o->priority;
+        if (o->start_deadline_ms >= 0) {
+            int64_t ms = o->start_deadline_ms;
+            if (ms > (int64_t)3155760000000) /* ~100 years */
+                ms = (int64_t)3155760000000;
+            deadline = tpi_now_ns() + (uint64_t)ms * 1000000u;
+        }
+    }
     if (forked(p))
         return TP_EFORKED;
     bool worker = on_worker_of(p);
@@ -994,25 +1057,43 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out)
             release_room(p, 1);
         return TP_ENOMEM;
     }
+    f->prio = (uint8_t)level;
+    f->deadline_ns = deadline;
     if (out != NULL)
         *out = f;
     if (rc == ROOM_INLINE)
         run_inline(p, f);
     else
-        enqueue(p, f, f, 1, 1);
+        enqueue(p, f, f, 1, 1, level);
     return 0;
 }
 
 int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg)
 {
-    return submit_one(pool, fn, arg, NULL);
+    return submit_one(pool, fn, arg, NULL, NULL);
 }
 
 int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg, tp_future **out)
 {
     if (out == NULL)
         return TP_EINVAL;
-    return submit_one(pool, fn, arg, out);
+    return submit_one(pool, fn, arg, out, NULL);
+}
+
+int tp_task_opts_init(tp_task_opts *opts)
+{
+    if (opts == NULL)
+        return TP_EINVAL;
+    memset(opts, 0, sizeof *opts);
+    opts->priority = TP_PRIORITY_NORMAL;
+    opts->start_deadline_ms = -1;
+    return 0;
+}
+
+int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
+                 const tp_task_opts *opts, tp_future **out)
+{
+    return submit_one(pool, fn, arg, out, opts);
 }
 
 /* The batch path described with tpi_batch: one block, a few carriers. */
@@ -1060,7 +1141,7 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
         jobs[i].id = id + i;
         b->jobs[i] = jobs[i];
     }
-    enqueue(p, first, last, k, n);
+    enqueue(p, first, last, k, n, TP_PRIORITY_NORMAL);
     if (accepted != NULL)
         *accepted = n;
     return 0;
@@ -1123,7 +1204,7 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
             if (room == ROOM_INLINE)
                 run_inline(p, first);
             else
-                enqueue(p, first, last, made, made);
+                enqueue(p, first, last, made, made, TP_PRIORITY_NORMAL);
         }
         done += made;
         if (made < k) {
@@ -1210,10 +1291,20 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
     /* In queue order: the injector first to last, then each deque from
      * its oldest task. */
     pthread_mutex_lock(&p->mu);
-    tp_future *head = p->inj_head, *tail = p->inj_tail;
+    tp_future *head = NULL, *tail = NULL;
     size_t n;
-    p->inj_head = p->inj_tail = NULL;
-    atomic_store_explicit(&p->inj_len, 0, memory_order_relaxed);
+    for (int l = 0; l < TPI_LEVELS; l++) {
+        tpi_injector *q = &p->inj[l];
+        if (q->head == NULL)
+            continue;
+        if (tail != NULL)
+            tail->next = q->head;
+        else
+            head = q->head;
+        tail = q->tail;
+        q->head = q->tail = NULL;
+        atomic_store_explicit(&q->len, 0, memory_order_relaxed);
+    }
     *aborted = p->aborted;
     p->aborted = NULL;
     pthread_mutex_unlock(&p->mu);

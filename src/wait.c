@@ -55,6 +55,39 @@ static void unlink_all(tp_future *const *fs, size_t n, tpi_waiter *nodes)
         tpi_future_remove_waiter(fs[i], &nodes[i]);
 }
 
+/* If a pending future's start deadline comes before *until, moves *until
+ * to it and returns true. */
+static bool earlier_start_deadline(tp_future *const *fs, size_t n,
+                                   tpi_deadline *until)
+{
+    uint64_t earliest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fs[i]->deadline_ns != 0 &&
+            tp_future_state(fs[i]) == TP_PENDING &&
+            (earliest == 0 || fs[i]->deadline_ns < earliest))
+            earliest = fs[i]->deadline_ns;
+    if (earliest == 0)
+        return false;
+    uint64_t at = (uint64_t)until->at.tv_sec * 1000000000u +
+                  (uint64_t)until->at.tv_nsec;
+    if (!until->forever && !until->poll && at <= earliest)
+        return false;
+    until->at.tv_sec = (time_t)(earliest / 1000000000u);
+    until->at.tv_nsec = (long)(earliest % 1000000000u);
+    until->forever = false;
+    until->poll = false;
+    return true;
+}
+
+/* Expires the pending futures whose start deadline has passed. */
+static void expire_due(tp_future *const *fs, size_t n)
+{
+    uint64_t now = tpi_now_ns();
+    for (size_t i = 0; i < n; i++)
+        if (fs[i]->deadline_ns != 0 && fs[i]->deadline_ns <= now)
+            tpi_future_expire(fs[i]);
+}
+
 /* The loop described at the top.  fs are valid, n > 0, *dl not a poll. */
 static int park_until_any(tp_future *const *fs, size_t n,
                           const tpi_deadline *dl, tpi_waiter *nodes,
@@ -86,10 +119,18 @@ static int park_until_any(tp_future *const *fs, size_t n,
             unlink_all(fs, n, nodes); /* work arrived: go and run it */
             continue;
         }
-        int prc = tpi_parker_park(parker, dl);
+        /* Wake up at a task's start deadline, if that comes first, to
+         * settle it as expired rather than wait for a worker to notice. */
+        tpi_deadline until = *dl;
+        bool expiry = earlier_start_deadline(fs, n, &until);
+        int prc = tpi_parker_park(parker, &until);
         if (help)
             tpi_worker_park_end(w);
         unlink_all(fs, n, nodes);
+        if (prc == ETIMEDOUT && expiry) {
+            expire_due(fs, n);
+            continue;
+        }
         if (prc == ETIMEDOUT) {
             *index = first_done(fs, n);
             rc = *index < n ? 0 : TP_ETIMEDOUT;
@@ -155,7 +196,7 @@ int tp_future_get(tp_future *f, int64_t timeout_ms, void **result)
     case TP_FAILED:
         return TP_EFAILED;
     default:
-        return TP_ECANCELED;
+        return tp_future_error(f); /* TP_ECANCELED or TP_EEXPIRED */
     }
 }
 

@@ -754,7 +754,7 @@ TEST(error_strings)
                                 TP_ETIMEDOUT, TP_ECANCELED, TP_EDEADLK,
                                 TP_EBUSY,   TP_EALREADY, TP_EPERM,
                                 TP_ESHUTDOWN, TP_EFULL,  TP_EEMPTY,
-                                TP_EFAILED, TP_EFORKED};
+                                TP_EFAILED, TP_EFORKED, TP_EEXPIRED};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         CHECK(codes[i] < 0);
