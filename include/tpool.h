@@ -307,6 +307,38 @@ TP_EXTERN int tp_task_opts_init(tp_task_opts *opts);
 TP_EXTERN int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
                            const tp_task_opts *opts, tp_future **out);
 
+/** Bytes of a tp_task_storage: enough for any task of this version. */
+#define TP_TASK_STORAGE_SIZE 128
+
+/** Memory for one task and its future, provided by the caller (for
+ * example as a member of their own struct), so that tp_submit_inplace()
+ * allocates nothing.  Its contents are private. */
+typedef struct tp_task_storage {
+    union {
+        long double align_ld_;
+        void *align_ptr_;
+        uint64_t align_u64_;
+        unsigned char bytes_[TP_TASK_STORAGE_SIZE];
+    } opaque_; /**< not to be touched */
+} tp_task_storage;
+
+/** Submits a task whose future lives in caller storage: as tp_submit_ex()
+ * with a future, but without allocating (nor do waits on it with up to 8
+ * futures at once).  *out receives the future, which points into
+ * `storage`.
+ * Lifetime: the library uses `storage` from this call until the task has
+ * settled and the pool has let go of it; tp_future_wait() returning 0 on
+ * the future means both have happened (so does tp_future_get() returning
+ * 0, TP_EFAILED, TP_ECANCELED or TP_EEXPIRED).  After that, once the caller has released its reference
+ * (tp_future_release(); and any it added with tp_future_retain() or
+ * handed to a waitset), the storage is the caller's again: it may be freed
+ * or reused for another submit.  The library never frees it.  If the
+ * submit fails, the storage was not used.
+ * Errors: as tp_submit_ex(); also TP_EINVAL if storage or out is NULL. */
+TP_EXTERN int tp_submit_inplace(tp_pool *pool, tp_task_storage *storage,
+                                tp_task_fn fn, void *arg,
+                                const tp_task_opts *opts, tp_future **out);
+
 /** Submits n tasks in one call, in order, much more cheaply than n calls.
  * `futures` is NULL (ordinary tasks) or an array of n slots that receive a
  * future for each accepted task (one reference each, as tp_submit_future()).

@@ -5,6 +5,7 @@
  */
 #include "future.h"
 
+#include <errno.h>
 #include <pthread.h>
 
 #include "alloc.h"
@@ -20,6 +21,19 @@
 static pthread_mutex_t tpi_locks[TPI_LOCKS] = {TPI_M16, TPI_M16, TPI_M16,
                                                TPI_M16};
 
+/* Condition variables beside the locks, for the rare waits on a future's
+ * memory rather than its state (caller storage); CLOCK_MONOTONIC needs a
+ * run-time initialisation. */
+static pthread_cond_t tpi_conds[TPI_LOCKS];
+static pthread_once_t tpi_conds_once = PTHREAD_ONCE_INIT;
+
+static void init_conds(void)
+{
+    for (int i = 0; i < TPI_LOCKS; i++)
+        if (tpi_cond_init(&tpi_conds[i]) != 0)
+            pthread_cond_init(&tpi_conds[i], NULL); /* default clock */
+}
+
 void tpi_future_locks_acquire(void)
 {
     for (int i = 0; i < TPI_LOCKS; i++)
@@ -32,11 +46,16 @@ void tpi_future_locks_release(void)
         pthread_mutex_unlock(&tpi_locks[i]);
 }
 
-static pthread_mutex_t *lock_of(const tp_future *f)
+static unsigned slot_of(const tp_future *f)
 {
     /* Fibonacci hashing of the address; the low bits are alignment. */
     uint64_t h = (uint64_t)(uintptr_t)f * 0x9E3779B97F4A7C15ull;
-    return &tpi_locks[h >> (64 - 6)];
+    return (unsigned)(h >> (64 - 6));
+}
+
+static pthread_mutex_t *lock_of(const tp_future *f)
+{
+    return &tpi_locks[slot_of(f)];
 }
 
 /* ---- creation and references ------------------------------------------- */
@@ -104,6 +123,8 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     f->error = 0;
     f->gen = tpi_fork_generation();
     f->prio = TP_PRIORITY_NORMAL;
+    f->inplace = false;
+    f->pool_done = false;
     f->deadline_ns = 0;
     f->id = new_id();
     f->fn = fn;
@@ -133,7 +154,43 @@ tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
 
 void tpi_future_discard(tp_future *f)
 {
-    future_free(f);
+    if (!f->inplace)
+        future_free(f);
+}
+
+void tpi_future_pool_release(tp_future *f)
+{
+    if (!f->inplace) {
+        tp_future_release(f);
+        return;
+    }
+    /* After the unlock this thread must not touch f: the caller may reuse
+     * the memory as soon as it sees pool_done. */
+    pthread_once(&tpi_conds_once, init_conds);
+    unsigned slot = slot_of(f);
+    pthread_mutex_lock(&tpi_locks[slot]);
+    f->pool_done = true;
+    atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&tpi_conds[slot]);
+    pthread_mutex_unlock(&tpi_locks[slot]);
+}
+
+int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl)
+{
+    pthread_once(&tpi_conds_once, init_conds);
+    unsigned slot = slot_of(f);
+    int rc = 0;
+    pthread_mutex_lock(&tpi_locks[slot]);
+    while (!f->pool_done) {
+        if (tpi_cond_wait(&tpi_conds[slot], &tpi_locks[slot], dl) ==
+                ETIMEDOUT &&
+            !f->pool_done) {
+            rc = TP_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&tpi_locks[slot]);
+    return rc;
 }
 
 tp_future *tpi_promise_new(uint32_t refs)
@@ -167,7 +224,8 @@ int tp_future_release(tp_future *f)
     if (f == NULL)
         return TP_EINVAL;
     /* acq_rel: every owner's last use happens before the free. */
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1 &&
+        !f->inplace)
         future_free(f);
     return 0;
 }

@@ -71,6 +71,9 @@ struct tp_future {
     int error;            /* written by the running task, read once final */
     unsigned gen;         /* process generation of its pool (fork.c) */
     uint8_t prio;         /* tp_priority it was submitted with */
+    bool inplace;         /* in caller storage: never freed here */
+    bool pool_done;       /* in-place: the pool's reference is gone
+                             (future-table lock) */
     uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
     uint64_t id;
     tp_task_fn fn;
@@ -107,6 +110,15 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
 
 /* Frees a future that was never published (submit failed). */
 void tpi_future_discard(tp_future *f);
+
+/* Drops the pool's reference to a task it has finished with.  For a
+ * future in caller storage it also records, under the future-table lock,
+ * that the pool is done with the memory and wakes tpi_future_wait_pool(). */
+void tpi_future_pool_release(tp_future *f);
+
+/* For a future in caller storage: waits (until the deadline) for the pool
+ * to drop its reference.  Returns 0 or TP_ETIMEDOUT. */
+int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl);
 
 /* A future with no task behind it (a "promise"), PENDING, with `refs`
  * references: whoever creates it settles it with tpi_promise_settle().

@@ -407,7 +407,7 @@ static void run_taken(tpi_worker *w, tp_future *f)
             p->aborted = f;
             pthread_mutex_unlock(&p->mu);
         } else {
-            tp_future_release(f);
+            tpi_future_pool_release(f);
         }
         bump(&w->count.dropped, 1);
         return;
@@ -416,7 +416,7 @@ static void run_taken(tpi_worker *w, tp_future *f)
     if (f->deadline_ns != 0 && tpi_now_ns() > f->deadline_ns)
         tpi_future_expire(f);
     bool ran = tpi_future_run(f);
-    tp_future_release(f);
+    tpi_future_pool_release(f);
     bump(ran ? &w->count.completed : &w->count.dropped, 1);
 }
 
@@ -914,7 +914,7 @@ static void run_inline(tp_pool *p, tp_future *f)
     p->ext_started++;
     pthread_mutex_unlock(&p->mu);
     bool ran = tpi_future_run(f);
-    tp_future_release(f);
+    tpi_future_pool_release(f);
     pthread_mutex_lock(&p->mu);
     if (ran)
         p->ext_completed++;
@@ -1024,8 +1024,10 @@ static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
     unpark_list(wake);
 }
 
+/* `storage`: caller-provided memory for the task (tp_submit_inplace()),
+ * or NULL to allocate it. */
 static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
-                      const tp_task_opts *o)
+                      const tp_task_opts *o, tp_task_storage *storage)
 {
     if (p == NULL || fn == NULL)
         return TP_EINVAL;
@@ -1051,8 +1053,11 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     int rc = reserve_room(p, worker, &n, &dl, &have_dl);
     if (rc < 0)
         return rc;
-    tp_future *f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1);
-    if (f == NULL) {
+    tp_future *f;
+    if (storage != NULL) {
+        f = tpi_future_init(storage, fn, arg, p, 2);
+        f->inplace = true;
+    } else if ((f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1)) == NULL) {
         if (rc == ROOM_OK)
             release_room(p, 1);
         return TP_ENOMEM;
@@ -1070,14 +1075,27 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
 
 int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg)
 {
-    return submit_one(pool, fn, arg, NULL, NULL);
+    return submit_one(pool, fn, arg, NULL, NULL, NULL);
 }
 
 int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg, tp_future **out)
 {
     if (out == NULL)
         return TP_EINVAL;
-    return submit_one(pool, fn, arg, out, NULL);
+    return submit_one(pool, fn, arg, out, NULL, NULL);
+}
+
+_Static_assert(sizeof(tp_future) <= sizeof(tp_task_storage),
+               "TP_TASK_STORAGE_SIZE is too small for a task");
+_Static_assert(_Alignof(tp_future) <= _Alignof(tp_task_storage),
+               "tp_task_storage is not aligned enough for a task");
+
+int tp_submit_inplace(tp_pool *pool, tp_task_storage *storage, tp_task_fn fn,
+                      void *arg, const tp_task_opts *opts, tp_future **out)
+{
+    if (storage == NULL || out == NULL)
+        return TP_EINVAL;
+    return submit_one(pool, fn, arg, out, opts, storage);
 }
 
 int tp_task_opts_init(tp_task_opts *opts)
@@ -1093,7 +1111,7 @@ int tp_task_opts_init(tp_task_opts *opts)
 int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
                  const tp_task_opts *opts, tp_future **out)
 {
-    return submit_one(pool, fn, arg, out, opts);
+    return submit_one(pool, fn, arg, out, opts, NULL);
 }
 
 /* The batch path described with tpi_batch: one block, a few carriers. */
@@ -1358,7 +1376,7 @@ static void drop_all(tp_pool *p, tp_future *list, bool settle,
                 pthread_mutex_unlock(&p->mu);
             }
             batch_unref(b);
-            tp_future_release(f);
+            tpi_future_pool_release(f);
             continue;
         }
         bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
@@ -1366,7 +1384,7 @@ static void drop_all(tp_pool *p, tp_future *list, bool settle,
             tp_job job = {f->fn, f->arg, f->id};
             drop(&job, ctx);
         }
-        tp_future_release(f);
+        tpi_future_pool_release(f);
     }
 }
 

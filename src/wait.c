@@ -146,8 +146,14 @@ static int park_until_any(tp_future *const *fs, size_t n,
 static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
                     size_t *index)
 {
-    if ((*index = first_done(fs, n)) < n)
-        return 0;
+    if ((*index = first_done(fs, n)) < n) {
+        /* Caller storage is the caller's again only once the pool has let
+         * go of it, just after the task settles. */
+        if (!fs[*index]->inplace)
+            return 0;
+        tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
+        return tpi_future_wait_pool(fs[*index], &dl);
+    }
     if (timeout_ms == 0)
         return TP_ETIMEDOUT;
     tp_future *self = tpi_current_task();
@@ -172,6 +178,8 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     int rc = park_until_any(fs, n, &dl, nodes, index);
     if (nodes != stack_nodes)
         tpi_free(nodes);
+    if (rc == 0 && fs[*index]->inplace)
+        rc = tpi_future_wait_pool(fs[*index], &dl);
     return rc;
 }
 
