@@ -372,6 +372,59 @@ typedef struct tp_pool_stats {
  * instant).  Thread-safe.  Errors: TP_EINVAL if pool or stats is NULL. */
 TP_EXTERN int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats);
 
+/** What one worker is doing, as seen by tp_pool_snapshot_get(). */
+typedef struct tp_worker_info {
+    unsigned index;        /**< 0 .. threads-1, as in its thread name */
+    uint64_t running_task; /**< id of the task it runs (innermost), 0: none */
+    unsigned depth;        /**< tasks on its stack: a task waiting on a
+                                future runs others nested in the wait */
+    uint64_t waiting_on;   /**< id of the future its innermost waiting task
+                                waits for, 0: none */
+    uint64_t running_ms;   /**< how long running_task has been running, as
+                                far as snapshots know: measured from the
+                                first snapshot that saw it (so 0 the first
+                                time), which keeps the workers free of any
+                                clock reading */
+    size_t queued;         /**< tasks in its own deque */
+    uint64_t started;      /**< tasks it has started */
+    uint64_t completed;    /**< tasks it has run to the end */
+    uint64_t stolen;       /**< tasks it took from other workers' deques */
+} tp_worker_info;
+
+/** The pool as a whole, as seen by tp_pool_snapshot_get(). */
+typedef struct tp_pool_snapshot {
+    tp_pool_stats stats; /**< as tp_pool_stats_get() */
+    size_t injected[3];  /**< tasks in the shared queue of each priority
+                              (index: tp_priority) */
+    unsigned threads;    /**< worker threads */
+    unsigned workers;    /**< entries filled in the workers array */
+} tp_pool_snapshot;
+
+/** A live view of the pool, for debugging and monitoring: fills *snap and
+ * the first `capacity` entries of `workers` (one per worker, by index).
+ * It is read while the pool runs, without stopping it: figures about
+ * tasks that come and go may be a moment apart, while a blocked worker is
+ * seen exactly.  Thread-safe.
+ * Errors: TP_EINVAL (pool or snap NULL, workers NULL with capacity > 0),
+ * TP_EFORKED. */
+TP_EXTERN int tp_pool_snapshot_get(tp_pool *pool, tp_pool_snapshot *snap,
+                                   tp_worker_info *workers,
+                                   unsigned capacity);
+
+/** Looks for a wait cycle among the pool's tasks (task A waits for B's
+ * future while B waits for A's, directly or through others): a deadlock
+ * that would otherwise hang silently.  On return, *len is 0 if there is
+ * none, else the number of tasks in the cycle, whose ids are stored in
+ * `ids` (up to `capacity` of them).  Only waits by tasks running on the
+ * pool's workers are seen; like tp_pool_snapshot_get() it reads the pool
+ * as it runs, so a cycle it reports is worth confirming with a second
+ * call (a real one does not go away).  Thread-safe.
+ * Errors: TP_EINVAL (pool or len NULL, ids NULL with capacity > 0),
+ * TP_ENOMEM (no memory for the search; or the cycle is longer than
+ * capacity: *len then says how many entries are needed), TP_EFORKED. */
+TP_EXTERN int tp_pool_find_wait_cycle(tp_pool *pool, uint64_t *ids,
+                                      size_t capacity, size_t *len);
+
 /** Waits until the pool is idle: nothing queued and nothing running (the
  * seeds' join, Python's queue.join()).  The pool keeps accepting tasks; it
  * may be busy again as soon as this returns.  Thread-safe.
@@ -530,6 +583,193 @@ TP_EXTERN size_t tp_waitset_size(tp_waitset *ws);
 /** Destroys the waitset, releasing its references to the futures not yet
  * taken.  Must not race with other calls on ws.  Errors: TP_EINVAL (NULL). */
 TP_EXTERN int tp_waitset_destroy(tp_waitset *ws);
+
+/* ------------------------------------------------------------------------ */
+/* Continuations and combinators                                            */
+/* ------------------------------------------------------------------------ */
+
+/* These make a new future out of others: tp_future_then() runs a function
+ * once a future has settled; tp_when_all() and tp_when_any() settle once
+ * all, or one, of several futures have.  The new future is an ordinary
+ * tp_future: wait on it, get its result, cancel it, chain it again, release
+ * it.  Each call takes references of its own to the futures it is given, so
+ * the caller may release theirs at any time.
+ *
+ * A continuation given a pool runs as a task of that pool (a small carrier
+ * task that the library submits when the source settles).  If an immediate
+ * shutdown cancels such a carrier before it starts, the continuation's
+ * future settles CANCELLED, and tp_pool_shutdown_now() hands the carrier to
+ * its drop function like any queued task: its fn and arg are the library's,
+ * so a drop function should free only the arguments of tasks it recognises
+ * by their fn.  (The same holds for the helper tasks of tp_parallel_for().) */
+
+/** Flags of tp_future_then(), tp_when_all() and tp_when_any(); combine them
+ * with |.  A function given a flag it does not take returns TP_EINVAL. */
+typedef enum tp_combine_flags {
+    /** tp_future_then() only: run the function whatever the source's
+     * outcome.  Without it, a source that FAILED or was CANCELLED settles
+     * the new future the same way and the function does not run. */
+    TP_THEN_ALWAYS = 1 << 0,
+    /** Cancelling the new future (tp_future_cancel()) while it is pending
+     * also cancels, with tp_future_cancel(), each input that has not
+     * settled (for tp_future_then(), the source): pending inputs never run,
+     * running ones are asked to stop. */
+    TP_COMBINE_CANCEL_INPUTS = 1 << 1,
+    /** tp_when_any() only: once an input has settled (won), cancel the
+     * others that have not settled. */
+    TP_COMBINE_CANCEL_LOSERS = 1 << 2
+} tp_combine_flags;
+
+/** A continuation (tp_future_then()): called once with the source future,
+ * which has settled, and the ctx given to tp_future_then().  What it
+ * returns is the new future's result.  It runs as the new future's task:
+ * tp_task_fail() fails the new future, tp_task_stop_requested() tells that
+ * the new future was cancelled while it runs (acknowledge with
+ * tp_task_fail(TP_ECANCELED) to settle CANCELLED), tp_task_id() is the new
+ * future's id.  source is valid during the call (do not release it). */
+typedef void *(*tp_then_fn)(tp_future *source, void *ctx);
+
+/** Makes a future that runs fn(source, ctx) once source has settled, and
+ * settles as fn does: COMPLETED with what fn returned, or FAILED with the
+ * code fn gave tp_task_fail().
+ *
+ * Failure and cancellation: if source FAILED, the new future settles FAILED
+ * with the same tp_future_error() code, and if it was CANCELLED, CANCELLED;
+ * in both cases fn does not run.  With TP_THEN_ALWAYS, fn runs whatever the
+ * outcome and can inspect source (tp_future_state(), tp_future_error(),
+ * tp_future_get() with timeout 0).
+ *
+ * Where fn runs: with a pool, as a task of that pool, submitted when source
+ * settles, from the thread that settles it (so with TP_FULL_BLOCK that
+ * thread may wait for room; with TP_FULL_CALLER_RUNS it may run fn).  If the
+ * pool refuses the task, the new future settles FAILED with the pool's
+ * error: TP_ESHUTDOWN (shutdown has begun), TP_EFULL, TP_ENOMEM or
+ * TP_EFORKED; if an immediate shutdown cancels it before it starts,
+ * CANCELLED.  With pool NULL, fn runs inline on the thread that settles
+ * source: a worker that has just finished source's task, a thread calling
+ * tp_future_cancel(), or the caller of this function, before it returns, if
+ * source has already settled.  An inline fn must be short and must not
+ * block: it delays that thread's other work, and it may run inside a chain
+ * of other continuations that this thread is settling.
+ *
+ * Cancelling the new future before fn starts means fn never runs; while fn
+ * runs, it asks fn to stop (see tp_then_fn).  With TP_COMBINE_CANCEL_INPUTS,
+ * cancelling it while source is pending also cancels source.
+ *
+ * flags: 0, or TP_THEN_ALWAYS and/or TP_COMBINE_CANCEL_INPUTS.
+ *
+ * Ownership: on success *out holds one reference to the new future (give it
+ * back with tp_future_release()).  The new future holds a reference to
+ * source until fn has run or will not run.  ctx belongs to the caller and
+ * must stay valid until the new future has settled.  pool must not be
+ * destroyed before source has settled (shutting it down is fine: see
+ * above).  Thread-safe; source may have any number of continuations.
+ * Errors: TP_EINVAL (source, fn or out NULL, or a flag other than those
+ * above), TP_ENOMEM.  On error nothing is registered and *out is
+ * unchanged. */
+TP_EXTERN int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn,
+                             void *ctx, unsigned flags, tp_future **out);
+
+/** Makes a future that settles once every one of the n futures fs[0..n-1]
+ * has settled.  It COMPLETES (with result NULL: read each input's own
+ * result) if every input completed.  Otherwise it takes the outcome of the
+ * first input, in the order they settled, that did not complete: FAILED
+ * with that input's tp_future_error() code, or CANCELLED.  Inputs that had
+ * already settled when this is called count as settling first, in index
+ * order.  (So a failure followed by a cancellation gives FAILED, and a
+ * cancellation followed by a failure gives CANCELLED.)
+ *
+ * flags: 0 or TP_COMBINE_CANCEL_INPUTS.  An input may appear several times.
+ *
+ * Ownership: fs is only read during the call.  The new future holds a
+ * reference to each input until every input has settled.  On success *out
+ * holds one reference to the new future.  If every input has already
+ * settled, it has settled when this returns.  Thread-safe.
+ * Errors: TP_EINVAL (fs or out NULL, n 0, an element NULL, a flag other
+ * than TP_COMBINE_CANCEL_INPUTS), TP_ENOMEM.  On error nothing is
+ * registered and *out is unchanged. */
+TP_EXTERN int tp_when_all(tp_future *const *fs, size_t n, unsigned flags,
+                          tp_future **out);
+
+/** Makes a future that settles as soon as one of the n futures fs[0..n-1]
+ * (the winner) has settled, the way the winner did: COMPLETED with the
+ * winner's index as its result (tp_future_get(any, -1, &r) gives
+ * r == (void *)(uintptr_t)index), FAILED with the winner's
+ * tp_future_error() code, or CANCELLED (then learn which input won by
+ * looking at the inputs' states).  If some inputs have already settled when
+ * this is called, the one with the lowest index wins, and the new future has
+ * settled when this returns.
+ *
+ * flags: TP_COMBINE_CANCEL_INPUTS (cancelling the new future before any
+ * input has won cancels every input), TP_COMBINE_CANCEL_LOSERS (once an
+ * input has won, the others that have not settled are cancelled), or both.
+ * Without TP_COMBINE_CANCEL_LOSERS the other inputs run on as usual.
+ *
+ * Ownership: fs is only read during the call.  The new future holds a
+ * reference to each input until every input has settled (not just the
+ * winner).  On success *out holds one reference to the new future.
+ * Thread-safe.
+ * Errors: TP_EINVAL (fs or out NULL, n 0, an element NULL, an unknown
+ * flag or TP_THEN_ALWAYS), TP_ENOMEM.  On error nothing is registered and
+ * *out is unchanged. */
+TP_EXTERN int tp_when_any(tp_future *const *fs, size_t n, unsigned flags,
+                          tp_future **out);
+
+/* ------------------------------------------------------------------------ */
+/* Parallel loops                                                           */
+/* ------------------------------------------------------------------------ */
+
+/** The body of a parallel loop (tp_parallel_for()): handles the indices
+ * lo <= i < hi (lo < hi), with the ctx given to the loop. */
+typedef void (*tp_range_fn)(size_t lo, size_t hi, void *ctx);
+
+/** Runs body over the index range [begin, end) in parallel, on the workers
+ * of pool and on the calling thread, and returns when it is all done.  The
+ * range is cut into chunks of `grain` indices (the last one may be
+ * shorter); body(lo, hi, ctx) is called once per chunk, so every index is
+ * covered exactly once.  Chunks run concurrently and in no particular
+ * order; everything the bodies wrote is visible to the caller when this
+ * returns.
+ *
+ * grain 0 chooses one: the range divided into about 8 chunks for each
+ * thread that can take part (the pool's workers, and the caller), so that
+ * chunks of uneven cost still balance; at least 1.  A grain as large as the
+ * range makes one chunk, which the caller runs without involving the pool.
+ *
+ * How: up to tp_pool_size(pool) helper tasks (one fewer when called from a
+ * task of pool) are submitted; they and the caller claim chunks from a
+ * shared counter until none is left.  Then helpers that have not started
+ * are withdrawn (they settle CANCELLED and count as cancelled in
+ * tp_pool_stats()), and the call waits for the helpers still running their
+ * last chunk.  As the caller always takes part, this works from any thread,
+ * and from inside a task of pool (nested loops) without deadlock, even on
+ * a pool of one thread.  If the pool takes fewer helpers (it is shut down,
+ * its queue is full, memory is short) the caller runs more chunks itself:
+ * that is not an error.  On a bounded pool with TP_FULL_BLOCK, submitting
+ * the helpers may wait for room in the queue.
+ *
+ * body runs on the calling thread or as part of a helper task: the
+ * tp_task_* functions called from it refer to whichever task runs that
+ * chunk, so a body should not use them; it reports problems through ctx.
+ * Thread-safe: any number of loops may run at once on one pool.
+ * Errors: TP_EINVAL (pool or body NULL, begin > end).  An empty range
+ * (begin == end) returns 0 without calling body. */
+TP_EXTERN int tp_parallel_for(tp_pool *pool, size_t begin, size_t end,
+                              size_t grain, tp_range_fn body, void *ctx);
+
+/** The function of a parallel map (tp_parallel_map()): called with a
+ * pointer to one element, its index, and the map's ctx. */
+typedef void (*tp_map_fn)(void *item, size_t index, void *ctx);
+
+/** Calls fn((char *)array + i * size, i, ctx) for each i in [0, n), in
+ * parallel: tp_parallel_for() over [0, n) with the given grain (in
+ * elements; 0 chooses), with the same guarantees.  The array belongs to the
+ * caller; fn may modify the element it is given.  Thread-safe.
+ * Errors: TP_EINVAL (pool or fn NULL; array NULL or size 0 while n > 0;
+ * n * size overflows size_t).  n == 0 returns 0 at once. */
+TP_EXTERN int tp_parallel_map(tp_pool *pool, void *array, size_t n,
+                              size_t size, size_t grain, tp_map_fn fn,
+                              void *ctx);
 
 #ifdef __cplusplus
 }

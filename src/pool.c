@@ -121,7 +121,21 @@ typedef struct tpi_injector {
     _Atomic size_t len;
 } tpi_injector;
 
+/* What a worker is doing, for tp_pool_snapshot_get() and wait-cycle
+ * detection: one frame per task on its stack (a waiting task runs others
+ * nested), each with the task's id and the id of the future it waits for.
+ * Written only by the worker, with relaxed stores (no clock is read, no
+ * lock taken); readers get a picture that is exact for tasks that stay
+ * blocked, which is what a debugger of a stuck pool needs. */
+#define TPI_FRAMES 64
+
+typedef struct tpi_frame {
+    _Atomic uint64_t task;
+    _Atomic uint64_t waiting_on;
+} tpi_frame;
+
 typedef struct tpi_counters {
+    _Atomic uint64_t stolen;    /* taken from another worker's deque */
     _Atomic uint64_t submitted; /* pushed by this thread */
     _Atomic uint64_t started;   /* taken to run (ran or found cancelled) */
     _Atomic uint64_t completed; /* ran */
@@ -137,6 +151,11 @@ struct tpi_worker {
     unsigned since_low; /* tasks started since the low level was served */
     uint64_t rng;
     tpi_counters count;
+    unsigned nframes;          /* own thread only */
+    _Atomic unsigned depth_seen; /* nframes, for readers */
+    tpi_frame frames[TPI_FRAMES];
+    uint64_t seen_task;        /* snapshot bookkeeping (pool mu) */
+    uint64_t seen_since_ns;
     tpi_cache cache;
     tpi_parker parker;
     tpi_worker *idle_next; /* idle list (pool mu) */
@@ -389,7 +408,43 @@ static void run_carrier(tpi_worker *w, tp_future *f)
     tp_future_release(f);
 }
 
+/* Frames: entered when a task starts on the worker, left when it ends. */
+static void frame_enter(tpi_worker *w, uint64_t task)
+{
+    unsigned d = w->nframes++;
+    if (d < TPI_FRAMES) {
+        atomic_store_explicit(&w->frames[d].task, task, memory_order_relaxed);
+        atomic_store_explicit(&w->frames[d].waiting_on, 0,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&w->depth_seen, w->nframes, memory_order_release);
+}
+
+static void frame_leave(tpi_worker *w)
+{
+    w->nframes--;
+    atomic_store_explicit(&w->depth_seen, w->nframes, memory_order_release);
+}
+
+uint64_t tpi_worker_set_waiting(tpi_worker *w, uint64_t id)
+{
+    unsigned d = w->nframes;
+    if (d == 0 || d > TPI_FRAMES)
+        return 0;
+    return atomic_exchange_explicit(&w->frames[d - 1].waiting_on, id,
+                                    memory_order_relaxed);
+}
+
+static void run_taken_framed(tpi_worker *w, tp_future *f);
+
 static void run_taken(tpi_worker *w, tp_future *f)
+{
+    frame_enter(w, f->id);
+    run_taken_framed(w, f);
+    frame_leave(w);
+}
+
+static void run_taken_framed(tpi_worker *w, tp_future *f)
 {
     tp_pool *p = w->pool;
     if (f->fn == batch_carrier) {
@@ -495,8 +550,10 @@ static tp_future *steal_any(tpi_worker *w)
                 continue;
             tp_future *f;
             int rc = tpi_deque_steal(&v->dq, &f);
-            if (rc == TPI_STEAL_OK)
+            if (rc == TPI_STEAL_OK) {
+                bump(&w->count.stolen, 1);
                 return f;
+            }
             retry |= rc == TPI_STEAL_RETRY;
         }
         if (!retry)
@@ -1297,6 +1354,133 @@ int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
     }
     atomic_fetch_sub_explicit(&p->state_waiters, 1, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* ---- live view ------------------------------------------------------------------ */
+
+int tp_pool_snapshot_get(tp_pool *p, tp_pool_snapshot *snap,
+                         tp_worker_info *workers, unsigned capacity)
+{
+    if (p == NULL || snap == NULL || (workers == NULL && capacity > 0))
+        return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
+    int rc = tp_pool_stats_get(p, &snap->stats);
+    if (rc != 0)
+        return rc;
+    uint64_t now = tpi_now_ns();
+    unsigned n = capacity < p->nthreads ? capacity : p->nthreads;
+    pthread_mutex_lock(&p->mu);
+    for (int l = 0; l < TPI_LEVELS; l++)
+        snap->injected[l] =
+            atomic_load_explicit(&p->inj[l].len, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
+        tpi_worker *w = &p->workers[i];
+        tp_worker_info *info = &workers[i];
+        unsigned depth =
+            atomic_load_explicit(&w->depth_seen, memory_order_acquire);
+        unsigned top = depth < TPI_FRAMES ? depth : TPI_FRAMES;
+        info->index = i;
+        info->depth = depth;
+        info->running_task =
+            top == 0 ? 0
+                     : atomic_load_explicit(&w->frames[top - 1].task,
+                                            memory_order_relaxed);
+        info->waiting_on = 0;
+        for (unsigned d = top; d-- > 0 && info->waiting_on == 0;)
+            info->waiting_on = atomic_load_explicit(&w->frames[d].waiting_on,
+                                                    memory_order_relaxed);
+        /* Running time without a clock read per task: measured from the
+         * first snapshot that saw this task on this worker. */
+        if (info->running_task != w->seen_task) {
+            w->seen_task = info->running_task;
+            w->seen_since_ns = now;
+        }
+        info->running_ms =
+            info->running_task == 0 ? 0 : (now - w->seen_since_ns) / 1000000u;
+        int64_t t = atomic_load_explicit(&w->dq.top, memory_order_relaxed);
+        int64_t b = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
+        info->queued = b > t ? (size_t)(b - t) : 0;
+        info->started = load64(&w->count.started);
+        info->completed = load64(&w->count.completed);
+        info->stolen = load64(&w->count.stolen);
+    }
+    pthread_mutex_unlock(&p->mu);
+    snap->threads = p->nthreads;
+    snap->workers = n;
+    return 0;
+}
+
+/* One waiting task: the id of the task and of the future it waits for. */
+typedef struct wait_edge {
+    uint64_t task, on;
+} wait_edge;
+
+int tp_pool_find_wait_cycle(tp_pool *p, uint64_t *ids, size_t capacity,
+                            size_t *len)
+{
+    if (p == NULL || len == NULL || (ids == NULL && capacity > 0))
+        return TP_EINVAL;
+    if (forked(p))
+        return TP_EFORKED;
+    *len = 0;
+    /* Every frame of every worker that waits is an edge task -> future. */
+    size_t max = (size_t)p->nthreads * TPI_FRAMES, n = 0;
+    wait_edge *edges = tpi_calloc(max, sizeof *edges);
+    if (edges == NULL)
+        return TP_ENOMEM;
+    for (unsigned i = 0; i < p->nthreads; i++) {
+        tpi_worker *w = &p->workers[i];
+        unsigned depth =
+            atomic_load_explicit(&w->depth_seen, memory_order_acquire);
+        if (depth > TPI_FRAMES)
+            depth = TPI_FRAMES;
+        for (unsigned d = 0; d < depth; d++) {
+            uint64_t on = atomic_load_explicit(&w->frames[d].waiting_on,
+                                               memory_order_relaxed);
+            if (on != 0)
+                edges[n++] = (wait_edge){
+                    atomic_load_explicit(&w->frames[d].task,
+                                         memory_order_relaxed),
+                    on};
+        }
+    }
+    /* Follow task -> future -> (the task that is that future) ... from each
+     * edge; a walk longer than the number of edges has looped.  The walk
+     * is quadratic in the number of waiting tasks, which a debugging aid
+     * can afford. */
+    int rc = 0;
+    for (size_t start = 0; start < n && *len == 0; start++) {
+        uint64_t cur = edges[start].task;
+        for (size_t steps = 0; steps <= n; steps++) {
+            size_t e = 0;
+            while (e < n && edges[e].task != cur)
+                e++;
+            if (e == n)
+                break; /* cur waits for nothing: no cycle from here */
+            cur = edges[e].on;
+            if (cur == edges[start].task) {
+                /* A cycle through start: report it from start. */
+                size_t k = 0;
+                uint64_t t = edges[start].task;
+                do {
+                    if (k < capacity)
+                        ids[k] = t;
+                    k++;
+                    size_t f = 0;
+                    while (edges[f].task != t)
+                        f++;
+                    t = edges[f].on;
+                } while (t != edges[start].task);
+                *len = k;
+                if (k > capacity)
+                    rc = TP_ENOMEM; /* *len says how much room it needs */
+                break;
+            }
+        }
+    }
+    tpi_free(edges);
     return rc;
 }
 

@@ -38,6 +38,11 @@ bool tpi_worker_park_begin(tpi_worker *w);
  * so that no work is left waiting while a worker sleeps. */
 void tpi_worker_park_end(tpi_worker *w);
 
+/* Records that the task the worker runs innermost waits for the future
+ * with this id (0: no longer waits); returns the previous value, for a
+ * nested wait to restore. */
+uint64_t tpi_worker_set_waiting(tpi_worker *w, uint64_t id);
+
 /* Non-zero once an immediate shutdown of the pool has begun. */
 bool tpi_pool_abort_requested(const tp_pool *p);
 

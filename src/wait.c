@@ -104,6 +104,10 @@ static int park_until_any(tp_future *const *fs, size_t n,
         parker = &own;
     }
     bool help = w != NULL;
+    /* For snapshots and wait-cycle detection: what this task waits for. */
+    uint64_t outer_wait = 0;
+    if (w != NULL)
+        outer_wait = tpi_worker_set_waiting(w, fs[0]->id);
 
     int rc;
     for (;;) {
@@ -139,6 +143,8 @@ static int park_until_any(tp_future *const *fs, size_t n,
     }
     if (w == NULL)
         tpi_parker_destroy(&own);
+    else
+        tpi_worker_set_waiting(w, outer_wait);
     return rc;
 }
 
