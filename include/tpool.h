@@ -368,8 +368,12 @@ typedef struct tp_pool_stats {
     uint64_t cancelled;  /**< settled CANCELLED without running           */
 } tp_pool_stats;
 
-/** A snapshot of the pool's counters (consistent with each other at one
- * instant).  Thread-safe.  Errors: TP_EINVAL if pool or stats is NULL. */
+/** The pool's counters.  Each worker keeps its own (so that counting
+ * costs the scheduler nothing shared) and this sums them without stopping
+ * the pool: while tasks run, queued and running may be a task or two off
+ * (never negative); once the pool is idle every figure is exact.  A batch
+ * of ordinary tasks counts as its number of tasks.  Thread-safe.
+ * Errors: TP_EINVAL if pool or stats is NULL, TP_EFORKED. */
 TP_EXTERN int tp_pool_stats_get(tp_pool *pool, tp_pool_stats *stats);
 
 /** What one worker is doing, as seen by tp_pool_snapshot_get(). */
