@@ -588,10 +588,12 @@ static tp_future *find_work(tpi_worker *w, bool elsewhere)
     if (!elsewhere)
         return counted(w, tpi_deque_pop(&w->dq));
     tp_future *f = find_local(w);
-    if (f == NULL && (f = take_injected(w, TP_PRIORITY_NORMAL)) == NULL &&
+    if (f != NULL)
+        return f;
+    if ((f = take_injected(w, TP_PRIORITY_NORMAL)) == NULL &&
         (f = steal_any(w)) == NULL)
         f = take_injected(w, TP_PRIORITY_LOW);
-    return f != NULL ? counted(w, f) : NULL;
+    return counted(w, f);
 }
 
 /* Whether any queue holds a task (R1 of the claim at the top). */
@@ -1036,9 +1038,11 @@ static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
 
 /* Queues the chain first..last of n tasks: on the worker's own deque if
  * the caller is a worker of p, else in the injector.  Wakes sleepers.
- * `counted`: how many tasks they stand for (n, or a batch's job count). */
-static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
-                    size_t counted, int level)
+ * `counted`: how many tasks they stand for (n, or a batch's job count).
+ * Returns 0, or TP_ESHUTDOWN (nothing queued) when an outside thread lost
+ * the race with a shutdown. */
+static int enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
+                   size_t counted, int level)
 {
     tpi_worker *self = on_worker_of(p) ? tpi_self : NULL;
     if (self != NULL && level == TP_PRIORITY_NORMAL) {
@@ -1067,18 +1071,26 @@ static void enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
             unpark_list(wake);
         }
         wake_one(p);
-        return;
+        return 0;
     }
     /* From outside, or at another level: the injector of the level. */
     tpi_worker *wake = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (self == NULL && p->stopping != STOP_NONE) {
+        /* The lock-free check in reserve_room() passed, but a shutdown has
+         * begun since: it may already have swept the queues for the last
+         * time, so the task must not go in. */
+        pthread_mutex_unlock(&p->mu);
+        return TP_ESHUTDOWN;
+    }
     if (self != NULL)
         bump(&self->count.submitted, counted);
-    pthread_mutex_lock(&p->mu);
-    if (self == NULL)
+    else
         p->ext_submitted += counted;
     inject_locked(p, level, first, last, n, &wake);
     pthread_mutex_unlock(&p->mu);
     unpark_list(wake);
+    return 0;
 }
 
 /* `storage`: caller-provided memory for the task (tp_submit_inplace()),
@@ -1121,12 +1133,15 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     }
     f->prio = (uint8_t)level;
     f->deadline_ns = deadline;
+    if (rc == ROOM_OK && (rc = enqueue(p, f, f, 1, 1, level)) != 0) {
+        release_room(p, 1);
+        tpi_future_discard(f);
+        return rc;
+    }
     if (out != NULL)
         *out = f;
     if (rc == ROOM_INLINE)
         run_inline(p, f);
-    else
-        enqueue(p, f, f, 1, 1, level);
     return 0;
 }
 
@@ -1213,10 +1228,20 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
     }
     uint64_t id = tpi_ids_reserve(n);
     for (size_t i = 0; i < n; i++) {
-        jobs[i].id = id + i;
         b->jobs[i] = jobs[i];
+        b->jobs[i].id = id + i;
     }
-    enqueue(p, first, last, k, n, TP_PRIORITY_NORMAL);
+    if ((rc = enqueue(p, first, last, k, n, TP_PRIORITY_NORMAL)) != 0) {
+        while (first != NULL) {
+            tp_future *next = first->next;
+            tpi_future_discard(first);
+            first = next;
+        }
+        tpi_free(b);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        jobs[i].id = id + i;
     if (accepted != NULL)
         *accepted = n;
     return 0;
@@ -1275,11 +1300,20 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
         }
         if (room == ROOM_OK && made < k)
             release_room(p, k - made);
-        if (made > 0) {
-            if (room == ROOM_INLINE)
-                run_inline(p, first);
-            else
-                enqueue(p, first, last, made, made, TP_PRIORITY_NORMAL);
+        if (made > 0 && room == ROOM_INLINE) {
+            run_inline(p, first);
+        } else if (made > 0 &&
+                   (rc = enqueue(p, first, last, made, made,
+                                 TP_PRIORITY_NORMAL)) != 0) {
+            release_room(p, made);
+            for (size_t i = 0; i < made; i++) {
+                tp_future *next = first->next;
+                tpi_future_discard(first);
+                first = next;
+                if (futures != NULL)
+                    futures[done + i] = NULL;
+            }
+            break;
         }
         done += made;
         if (made < k) {
@@ -1630,8 +1664,11 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
         pthread_join(p->workers[i].thread, NULL);
 
     /* Tasks that raced with the first sweep (pushed by a task just before
-     * it saw the abort) are cancelled now, with no worker left. */
-    if (atomic_load_explicit(&p->abort, memory_order_relaxed))
+     * it saw the abort) are cancelled now, with no worker left.  When the
+     * abort came from another thread while this one (a graceful shutdown)
+     * was joining, that thread does it, after waiting for `joined`: drop is
+     * called on the thread that asked for it. */
+    if (level == STOP_NOW)
         cancel_queued(p, drop, ctx);
 
     pthread_mutex_lock(&p->mu);
