@@ -291,9 +291,12 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
         }
     } while (!atomic_compare_exchange_weak_explicit(
         &f->state, &s, to, memory_order_acq_rel, memory_order_relaxed));
-    for (tpi_waiter *w = f->waiters; w != NULL; w = w->next) {
+    for (tpi_waiter *w = f->waiters, *next; w != NULL; w = next) {
+        /* Last touches of the node: once `fired` is set its owner may
+         * return and reuse its stack. */
+        next = w->next;
         w->pprev = NULL;
-        tpi_parker_unpark(w->parker);
+        tpi_parker_unpark_flag(w->parker, &w->fired);
     }
     f->waiters = NULL;
     tpi_callback *cbs = f->callbacks;
@@ -345,6 +348,7 @@ bool tpi_future_add_waiter(tp_future *f, tpi_waiter *w)
     pthread_mutex_t *mu = lock_of(f);
     pthread_mutex_lock(mu);
     bool linked = mark_listened(f);
+    w->fired = false; /* not yet visible to any settler */
     if (linked) {
         w->next = f->waiters;
         if (w->next != NULL)
@@ -360,6 +364,11 @@ bool tpi_future_add_waiter(tp_future *f, tpi_waiter *w)
 
 void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w)
 {
+    /* A woken waiter usually finds its node fired and so need not take the
+     * lock, which its settler may still hold (it wakes waiters under it):
+     * that contention cost a whole extra sleep and wake-up. */
+    if (tpi_parker_flag(w->parker, &w->fired))
+        return;
     pthread_mutex_t *mu = lock_of(f);
     pthread_mutex_lock(mu);
     if (w->pprev != NULL) {

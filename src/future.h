@@ -54,6 +54,7 @@ typedef struct tpi_waiter {
     struct tpi_waiter *next;
     struct tpi_waiter **pprev; /* NULL once detached */
     tpi_parker *parker;
+    bool fired; /* the settler is done with this node (parker's mutex) */
 } tpi_waiter;
 
 /* A done-callback registration.  Heap-allocated by tp_future_on_done(), or
@@ -167,8 +168,9 @@ bool tpi_future_run(tp_future *f);
  * linked) when f is final. */
 bool tpi_future_add_waiter(tp_future *f, tpi_waiter *w);
 
-/* Unlinks w if it is still linked.  Always takes f's lock, so that after
- * it returns no settler can still be touching w. */
+/* Unlinks w if it is still linked.  Unless w has fired (its settler has
+ * finished with it) it takes f's lock, so that after it returns no settler
+ * can still be touching w. */
 void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w);
 
 /* Registers cb (an embedded node) to run when f settles; if f has settled,

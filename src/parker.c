@@ -56,3 +56,20 @@ void tpi_parker_unpark(tpi_parker *p)
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
+
+void tpi_parker_unpark_flag(tpi_parker *p, bool *flag)
+{
+    pthread_mutex_lock(&p->mu);
+    *flag = true;
+    p->token = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+bool tpi_parker_flag(tpi_parker *p, const bool *flag)
+{
+    pthread_mutex_lock(&p->mu);
+    bool set = *flag;
+    pthread_mutex_unlock(&p->mu);
+    return set;
+}

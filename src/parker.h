@@ -35,4 +35,13 @@ int tpi_parker_park(tpi_parker *p, const tpi_deadline *dl);
  * guarantee that p stays alive for the duration of the call. */
 void tpi_parker_unpark(tpi_parker *p);
 
+/* As tpi_parker_unpark(), and also sets *flag while holding the parker's
+ * mutex: a parked thread that reads the flag with tpi_parker_flag() and
+ * finds it set knows that the unparker is done with the parker and with
+ * whatever holds the flag. */
+void tpi_parker_unpark_flag(tpi_parker *p, bool *flag);
+
+/* Reads a flag set by tpi_parker_unpark_flag(). */
+bool tpi_parker_flag(tpi_parker *p, const bool *flag);
+
 #endif
