@@ -12,6 +12,9 @@
  * one per node whose future has not settled yet; the last to drop it frees
  * the set.  A callback that fires after destroy releases its future and
  * frees its node.
+ *
+ * Nodes of taken futures are kept on a spare list for later adds: a set
+ * that is filled and drained over and over allocates nothing once warm.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -31,6 +34,7 @@ struct tp_waitset {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ws_node *head, *tail; /* settled, not yet taken */
+    ws_node *spare;       /* nodes taken, kept for the next adds */
     size_t size;          /* added and not yet taken */
     size_t refs;          /* owner + nodes not yet settled */
     unsigned waiters;
@@ -39,6 +43,11 @@ struct tp_waitset {
 
 static void ws_free(tp_waitset *ws)
 {
+    while (ws->spare != NULL) {
+        ws_node *next = ws->spare->next;
+        tpi_free(ws->spare);
+        ws->spare = next;
+    }
     pthread_cond_destroy(&ws->cv);
     pthread_mutex_destroy(&ws->mu);
     tpi_free(ws);
@@ -98,19 +107,25 @@ int tp_waitset_add(tp_waitset *ws, tp_future *f)
 {
     if (ws == NULL || f == NULL)
         return TP_EINVAL;
-    ws_node *node = tpi_malloc(sizeof *node);
-    if (node == NULL)
-        return TP_ENOMEM;
+    pthread_mutex_lock(&ws->mu);
+    ws_node *node = ws->spare;
+    if (node != NULL) {
+        ws->spare = node->next;
+    } else {
+        pthread_mutex_unlock(&ws->mu);
+        if ((node = tpi_malloc(sizeof *node)) == NULL)
+            return TP_ENOMEM;
+        pthread_mutex_lock(&ws->mu);
+    }
+    ws->size++;
+    ws->refs++;
+    pthread_mutex_unlock(&ws->mu);
     tp_future_retain(f);
     node->cb.fn = on_settled;
     node->cb.ctx = node;
     node->cb.heap = false;
     node->f = f;
     node->ws = ws;
-    pthread_mutex_lock(&ws->mu);
-    ws->size++;
-    ws->refs++;
-    pthread_mutex_unlock(&ws->mu);
     /* May run on_settled right here if f has already settled. */
     tpi_future_add_callback(f, &node->cb);
     return 0;
@@ -136,19 +151,17 @@ int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms, tp_future **out)
             break;
         }
     }
-    ws_node *node = NULL;
     if (rc == 0) {
-        node = ws->head;
+        ws_node *node = ws->head;
         ws->head = node->next;
         if (ws->head == NULL)
             ws->tail = NULL;
         ws->size--;
+        *out = node->f; /* the set's reference passes to the caller */
+        node->next = ws->spare;
+        ws->spare = node;
     }
     pthread_mutex_unlock(&ws->mu);
-    if (node != NULL) {
-        *out = node->f; /* the set's reference passes to the caller */
-        tpi_free(node);
-    }
     return rc;
 }
 
