@@ -597,7 +597,9 @@ TP_EXTERN int tp_waitset_destroy(tp_waitset *ws);
  * all, or one, of several futures have.  The new future is an ordinary
  * tp_future: wait on it, get its result, cancel it, chain it again, release
  * it.  Each call takes references of its own to the futures it is given, so
- * the caller may release theirs at any time.
+ * the caller may release theirs at any time.  As the caller cannot tell
+ * when those references are given back, a future whose storage the caller
+ * provided (tp_submit_inplace()) is refused with TP_EINVAL.
  *
  * A continuation given a pool runs as a task of that pool (a small carrier
  * task that the library submits when the source settles).  If an immediate
@@ -620,7 +622,7 @@ typedef enum tp_combine_flags {
      * running ones are asked to stop. */
     TP_COMBINE_CANCEL_INPUTS = 1 << 1,
     /** tp_when_any() only: once an input has settled (won), cancel the
-     * others that have not settled. */
+     * others that have not settled, before the new future settles. */
     TP_COMBINE_CANCEL_LOSERS = 1 << 2
 } tp_combine_flags;
 
@@ -638,10 +640,11 @@ typedef void *(*tp_then_fn)(tp_future *source, void *ctx);
  * code fn gave tp_task_fail().
  *
  * Failure and cancellation: if source FAILED, the new future settles FAILED
- * with the same tp_future_error() code, and if it was CANCELLED, CANCELLED;
- * in both cases fn does not run.  With TP_THEN_ALWAYS, fn runs whatever the
- * outcome and can inspect source (tp_future_state(), tp_future_error(),
- * tp_future_get() with timeout 0).
+ * with the same tp_future_error() code, and if it was CANCELLED, CANCELLED
+ * (with TP_EEXPIRED rather than TP_ECANCELED if source's start deadline
+ * passed); in both cases fn does not run.  With TP_THEN_ALWAYS, fn runs
+ * whatever the outcome and can inspect source (tp_future_state(),
+ * tp_future_error(), tp_future_get() with timeout 0).
  *
  * Where fn runs: with a pool, as a task of that pool, submitted when source
  * settles, from the thread that settles it (so with TP_FULL_BLOCK that
@@ -668,9 +671,9 @@ typedef void *(*tp_then_fn)(tp_future *source, void *ctx);
  * must stay valid until the new future has settled.  pool must not be
  * destroyed before source has settled (shutting it down is fine: see
  * above).  Thread-safe; source may have any number of continuations.
- * Errors: TP_EINVAL (source, fn or out NULL, or a flag other than those
- * above), TP_ENOMEM.  On error nothing is registered and *out is
- * unchanged. */
+ * Errors: TP_EINVAL (source, fn or out NULL, a flag other than those
+ * above, or source in caller storage), TP_ENOMEM.  On error nothing is
+ * registered and *out is unchanged. */
 TP_EXTERN int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn,
                              void *ctx, unsigned flags, tp_future **out);
 
@@ -678,10 +681,11 @@ TP_EXTERN int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn,
  * has settled.  It COMPLETES (with result NULL: read each input's own
  * result) if every input completed.  Otherwise it takes the outcome of the
  * first input, in the order they settled, that did not complete: FAILED
- * with that input's tp_future_error() code, or CANCELLED.  Inputs that had
- * already settled when this is called count as settling first, in index
- * order.  (So a failure followed by a cancellation gives FAILED, and a
- * cancellation followed by a failure gives CANCELLED.)
+ * with that input's tp_future_error() code, or CANCELLED (TP_EEXPIRED if
+ * that input's start deadline passed).  Inputs that had already settled
+ * when this is called count as settling first, in index order.  (So a
+ * failure followed by a cancellation gives FAILED, and a cancellation
+ * followed by a failure gives CANCELLED.)
  *
  * flags: 0 or TP_COMBINE_CANCEL_INPUTS.  An input may appear several times.
  *
@@ -689,9 +693,9 @@ TP_EXTERN int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn,
  * reference to each input until every input has settled.  On success *out
  * holds one reference to the new future.  If every input has already
  * settled, it has settled when this returns.  Thread-safe.
- * Errors: TP_EINVAL (fs or out NULL, n 0, an element NULL, a flag other
- * than TP_COMBINE_CANCEL_INPUTS), TP_ENOMEM.  On error nothing is
- * registered and *out is unchanged. */
+ * Errors: TP_EINVAL (fs or out NULL, n 0, an element NULL or in caller
+ * storage, a flag other than TP_COMBINE_CANCEL_INPUTS), TP_ENOMEM.  On
+ * error nothing is registered and *out is unchanged. */
 TP_EXTERN int tp_when_all(tp_future *const *fs, size_t n, unsigned flags,
                           tp_future **out);
 
@@ -699,23 +703,26 @@ TP_EXTERN int tp_when_all(tp_future *const *fs, size_t n, unsigned flags,
  * (the winner) has settled, the way the winner did: COMPLETED with the
  * winner's index as its result (tp_future_get(any, -1, &r) gives
  * r == (void *)(uintptr_t)index), FAILED with the winner's
- * tp_future_error() code, or CANCELLED (then learn which input won by
- * looking at the inputs' states).  If some inputs have already settled when
+ * tp_future_error() code, or CANCELLED (TP_EEXPIRED if the winner's start
+ * deadline passed).  When it did not complete, learn which input won by
+ * looking at the inputs' states.  If some inputs have already settled when
  * this is called, the one with the lowest index wins, and the new future has
  * settled when this returns.
  *
  * flags: TP_COMBINE_CANCEL_INPUTS (cancelling the new future before any
  * input has won cancels every input), TP_COMBINE_CANCEL_LOSERS (once an
- * input has won, the others that have not settled are cancelled), or both.
- * Without TP_COMBINE_CANCEL_LOSERS the other inputs run on as usual.
+ * input has won, the others that have not settled are cancelled, before the
+ * new future settles: pending losers are CANCELLED by the time a wait on
+ * the new future returns), or both.  Without TP_COMBINE_CANCEL_LOSERS the
+ * other inputs run on as usual.
  *
  * Ownership: fs is only read during the call.  The new future holds a
  * reference to each input until every input has settled (not just the
  * winner).  On success *out holds one reference to the new future.
  * Thread-safe.
- * Errors: TP_EINVAL (fs or out NULL, n 0, an element NULL, an unknown
- * flag or TP_THEN_ALWAYS), TP_ENOMEM.  On error nothing is registered and
- * *out is unchanged. */
+ * Errors: TP_EINVAL (fs or out NULL, n 0, an element NULL or in caller
+ * storage, an unknown flag or TP_THEN_ALWAYS), TP_ENOMEM.  On error
+ * nothing is registered and *out is unchanged. */
 TP_EXTERN int tp_when_any(tp_future *const *fs, size_t n, unsigned flags,
                           tp_future **out);
 
