@@ -604,10 +604,9 @@ TP_EXTERN int tp_waitset_destroy(tp_waitset *ws);
  * A continuation given a pool runs as a task of that pool (a small carrier
  * task that the library submits when the source settles).  If an immediate
  * shutdown cancels such a carrier before it starts, the continuation's
- * future settles CANCELLED, and tp_pool_shutdown_now() hands the carrier to
- * its drop function like any queued task: its fn and arg are the library's,
- * so a drop function should free only the arguments of tasks it recognises
- * by their fn.  (The same holds for the helper tasks of tp_parallel_for().) */
+ * future settles CANCELLED.  Such library tasks (carriers, and the helper
+ * tasks of tp_parallel_for()) are never handed to the drop function of
+ * tp_pool_shutdown_now(): it only ever sees tasks the caller submitted. */
 
 /** Flags of tp_future_then(), tp_when_all() and tp_when_any(); combine them
  * with |.  A function given a flag it does not take returns TP_EINVAL. */

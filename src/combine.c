@@ -77,6 +77,7 @@
 
 #include "alloc.h"
 #include "future.h"
+#include "pool.h"
 
 #define CONTAINER_OF(ptr, type, member)                                        \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -222,7 +223,7 @@ static void then_source_settled(item *it)
         tpi_future_run(out);
     } else {
         tp_future *task;
-        int rc = tp_submit_future(n->pool, then_carrier, n, &task);
+        int rc = tpi_submit_internal(n->pool, then_carrier, n, &task);
         if (rc == 0) {
             /* The chain's reference passes to the carrier's callback. */
             n->task = task;

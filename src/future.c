@@ -124,6 +124,7 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     f->gen = tpi_fork_generation();
     f->prio = TP_PRIORITY_NORMAL;
     f->inplace = false;
+    f->internal = false;
     f->pool_done = false;
     f->deadline_ns = 0;
     f->id = new_id();

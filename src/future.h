@@ -73,6 +73,8 @@ struct tp_future {
     unsigned gen;         /* process generation of its pool (fork.c) */
     uint8_t prio;         /* tp_priority it was submitted with */
     bool inplace;         /* in caller storage: never freed here */
+    bool internal;        /* the library's own task: never handed to a
+                             user's drop function */
     bool pool_done;       /* in-place: the pool's reference is gone
                              (future-table lock) */
     uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */

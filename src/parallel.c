@@ -41,6 +41,7 @@
 
 #include "alloc.h"
 #include "future.h"
+#include "pool.h"
 
 /* Chunks per participating thread when the caller lets us choose. */
 #define AUTO_CHUNKS_PER_THREAD 8
@@ -109,7 +110,7 @@ static size_t start_helpers(tp_pool *pool, loop *l, size_t want, tp_job *jobs,
         jobs[i] = (tp_job){helper_main, l, 0};
     size_t accepted = 0;
     /* An error only means fewer helpers: those accepted are the first. */
-    (void)tp_submit_batch(pool, jobs, want, fs, &accepted);
+    (void)tpi_submit_batch_internal(pool, jobs, want, fs, &accepted);
     return accepted;
 }
 

@@ -196,6 +196,8 @@ struct tp_pool {
 };
 
 _Atomic int tpi_fail_thread_countdown;
+/* Set while this thread submits the library's own tasks (see pool.h). */
+static _Thread_local bool tpi_submitting_internal;
 #ifdef TPI_TSAN
 _Atomic int tpi_fence_word;
 #endif
@@ -261,19 +263,28 @@ static void unpark_list(tpi_worker *wake)
     }
 }
 
-/* Wakes one sleeper if there is one and no worker is already searching
- * (a searcher will find the task: see the claim at the top). */
-static void wake_one(tp_pool *p)
+/* Wakes up to n sleepers, if there are any and no worker is already
+ * searching (a searcher will find the tasks and wake the next one: see the
+ * claim at the top). */
+static void wake_some(tp_pool *p, size_t n)
 {
     tpi_fence(); /* F2 */
     if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&p->searching, memory_order_relaxed) > 0)
         return;
+    tpi_worker *wake = NULL, *w;
     pthread_mutex_lock(&p->mu);
-    tpi_worker *w = idle_claim(p);
+    for (size_t i = 0; i < n && (w = idle_claim(p)) != NULL; i++) {
+        w->idle_next = wake;
+        wake = w;
+    }
     pthread_mutex_unlock(&p->mu);
-    if (w != NULL)
-        tpi_parker_unpark(&w->parker);
+    unpark_list(wake);
+}
+
+static void wake_one(tp_pool *p)
+{
+    wake_some(p, 1);
 }
 
 /* ---- idleness -------------------------------------------------------------- */
@@ -1070,7 +1081,9 @@ static int enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
             pthread_mutex_unlock(&p->mu);
             unpark_list(wake);
         }
-        wake_one(p);
+        /* A batch from a task (a parallel loop's helpers) wakes as many
+         * sleepers as it has tasks, not one that wakes the next. */
+        wake_some(p, n - spilled);
         return 0;
     }
     /* From outside, or at another level: the injector of the level. */
@@ -1133,6 +1146,7 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     }
     f->prio = (uint8_t)level;
     f->deadline_ns = deadline;
+    f->internal = tpi_submitting_internal;
     if (rc == ROOM_OK && (rc = enqueue(p, f, f, 1, 1, level)) != 0) {
         release_room(p, 1);
         tpi_future_discard(f);
@@ -1168,6 +1182,25 @@ int tp_submit_inplace(tp_pool *pool, tp_task_storage *storage, tp_task_fn fn,
     if (storage == NULL || out == NULL)
         return TP_EINVAL;
     return submit_one(pool, fn, arg, out, opts, storage);
+}
+
+int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
+                        tp_future **out)
+{
+    tpi_submitting_internal = true;
+    int rc = tp_submit_future(p, fn, arg, out);
+    tpi_submitting_internal = false;
+    return rc;
+}
+
+int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
+                              tp_future **futures, size_t *accepted)
+{
+    tpi_submitting_internal = futures != NULL; /* the batch path keeps
+                                                  futures per task */
+    int rc = tp_submit_batch(p, jobs, n, futures, accepted);
+    tpi_submitting_internal = false;
+    return rc;
 }
 
 int tp_task_opts_init(tp_task_opts *opts)
@@ -1290,6 +1323,7 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
             if (f == NULL)
                 break;
             j->id = f->id;
+            f->internal = tpi_submitting_internal;
             if (futures != NULL)
                 futures[done + made] = f;
             if (last != NULL)
@@ -1598,7 +1632,7 @@ static void drop_all(tp_pool *p, tp_future *list, bool settle,
             continue;
         }
         bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
-        if (ours && drop != NULL) {
+        if (ours && drop != NULL && !f->internal) {
             tp_job job = {f->fn, f->arg, f->id};
             drop(&job, ctx);
         }

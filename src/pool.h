@@ -43,6 +43,15 @@ void tpi_worker_park_end(tpi_worker *w);
  * nested wait to restore. */
 uint64_t tpi_worker_set_waiting(tpi_worker *w, uint64_t id);
 
+/* Submit the library's own tasks (continuation carriers, loop helpers):
+ * as tp_submit_future() and tp_submit_batch(), except that an immediate
+ * shutdown cancels them without handing them to the user's drop function,
+ * to which their fn and arg would mean nothing. */
+int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
+                        tp_future **out);
+int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
+                              tp_future **futures, size_t *accepted);
+
 /* Non-zero once an immediate shutdown of the pool has begun. */
 bool tpi_pool_abort_requested(const tp_pool *p);
 
