@@ -4,10 +4,11 @@
  * A tp_future is the task (fn, arg) and the place its outcome lands.  The
  * pool queues the same object it hands out, so a submit allocates once.
  *
- * State word.  `state` holds a tp_state in its low bits plus two flags:
+ * State word.  `state` holds a tp_state in its low bits plus flags:
  *   TPI_F_LISTENERS  someone is registered (waiter or done-callback); the
  *                    settling thread must take the future's lock.
  *   TPI_F_STOP       tp_future_cancel() asked the running task to stop.
+ *   TPI_F_EXPIRED    (with CANCELLED) its start deadline passed.
  * Transitions are CASes on the word: PENDING -> RUNNING (a worker starts
  * it), PENDING -> CANCELLED, RUNNING -> COMPLETED | FAILED | CANCELLED.
  * Once final, the word never changes again (flags included).
@@ -19,17 +20,26 @@
  * LISTENERS is set only under that lock, so a settler that sees it clear
  * may settle with a single CAS and skip the lock (the common case: nobody
  * waits yet).  A settler that sees it set takes the lock, settles, detaches
- * both lists, unparks the waiters while still holding the lock (waiter
- * nodes live on the waiters' stacks: a waiter returns only after it has
- * taken the same lock, so it cannot free its node while it is signalled),
- * then runs the callbacks after unlocking.
+ * both lists, unparks the waiters while still holding the lock, then runs
+ * the callbacks after unlocking.  Waiter nodes live on the waiters' stacks,
+ * so a waiter may return only once no settler can touch its node: either
+ * it finds the node's `fired` flag set (the settler sets it, under the
+ * waiter's parker mutex, as its very last access to the node), or it takes
+ * the future's lock, which a settler holds for as long as it uses nodes.
+ * The first is the common case and spares the woken waiter a lock its
+ * settler is still holding.
+ *
+ * Caller storage (tp_submit_inplace) is never freed; the pool's release of
+ * it is recorded (pool_done) under the future's lock and announced on the
+ * table's condition variable, which waits on such a future also wait for.
  *
  * Lock order: future-table lock -> parker mutex.  No other lock is taken
  * while a future-table lock is held (callbacks run after it is released).
  *
  * References.  `refs` counts owners: the caller's handle (if it asked for a
  * future) and the pool's, which it drops after the task has settled and its
- * callbacks have run.  The last release frees the object.
+ * callbacks have run.  The last release frees the object (to the releasing
+ * worker's cache: see tpi_cache).
  */
 #ifndef TPI_FUTURE_H
 #define TPI_FUTURE_H
