@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "failalloc.h"
 #include "tpool.h"
 #include "util.h"
 
@@ -1115,37 +1116,6 @@ TEST(bad_arguments)
 
 /* ---- allocation failures ------------------------------------------------- */
 
-static atomic_long allocs_left; /* fail when it reaches 0; < 0: never */
-static atomic_long live;        /* allocations not yet freed */
-static atomic_long failures;
-
-static void *failing_malloc(size_t size)
-{
-    if (atomic_fetch_sub(&allocs_left, 1) == 1) {
-        atomic_fetch_add(&failures, 1);
-        return NULL;
-    }
-    void *ptr = malloc(size);
-    if (ptr != NULL)
-        atomic_fetch_add(&live, 1);
-    return ptr;
-}
-
-static void counting_free(void *ptr)
-{
-    atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
-
-static bool ok_or_nomem(int rc)
-{
-    if (rc != 0 && rc != TP_ENOMEM) {
-        fprintf(stderr, "unexpected %s\n", tp_err_name(rc));
-        exit(1);
-    }
-    return rc == 0;
-}
-
 /* Each call succeeds or fails cleanly with TP_ENOMEM; what succeeded
  * settles as it should (a pooled continuation may fail with TP_ENOMEM when
  * its carrier cannot be submitted). */
@@ -1159,18 +1129,18 @@ static void fault_scenario(void)
         return;
     ctl g;
     ctl_init(&g, 0, (void *)1);
-    tp_future *gate = NULL, *done = NULL;
-    if (!ok_or_nomem(tp_submit_future(p, ctl_task, &g, &gate)) ||
+    tp_future *held = NULL, *done = NULL;
+    if (!ok_or_nomem(tp_submit_future(p, ctl_task, &g, &held)) ||
         !ok_or_nomem(tp_submit_future(p, identity, (void *)2, &done))) {
         event_signal(&g.open);
-        if (gate != NULL)
-            tp_future_release(gate);
+        if (held != NULL)
+            tp_future_release(held);
         CHECK_OK(tp_pool_destroy(p));
         ctl_destroy(&g);
         return;
     }
     CHECK_OK(tp_future_wait(done, -1));
-    tp_future *ins[2] = {gate, done};
+    tp_future *ins[2] = {held, done};
 
     enum { MAX_OUTS = 8 };
     tp_future *outs[MAX_OUTS];
@@ -1181,10 +1151,10 @@ static void fault_scenario(void)
         int rc;
         switch (k) {
         case 0:
-            rc = tp_future_then(gate, NULL, add_one, NULL, 0, &out);
+            rc = tp_future_then(held, NULL, add_one, NULL, 0, &out);
             break;
         case 1:
-            rc = tp_future_then(gate, p, add_one, NULL, 0, &out);
+            rc = tp_future_then(held, p, add_one, NULL, 0, &out);
             break;
         case 2:
             rc = tp_future_then(done, p, add_one, NULL,
@@ -1240,7 +1210,7 @@ static void fault_scenario(void)
         }
         tp_future_release(outs[i]);
     }
-    tp_future_release(gate);
+    tp_future_release(held);
     tp_future_release(done);
     CHECK_OK(tp_pool_destroy(p));
     ctl_destroy(&g);

@@ -14,31 +14,10 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "failalloc.h"
 #include "pool.h"
 #include "tpool.h"
 #include "util.h"
-
-static atomic_long allocs_left; /* fail when it reaches 0; < 0: never */
-static atomic_long live;        /* allocations not yet freed */
-static atomic_long failures;
-
-static void *failing_malloc(size_t size)
-{
-    if (atomic_fetch_sub(&allocs_left, 1) == 1) {
-        atomic_fetch_add(&failures, 1);
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p != NULL)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void counting_free(void *p)
-{
-    atomic_fetch_sub(&live, 1);
-    free(p);
-}
 
 static atomic_int runs;
 
@@ -52,16 +31,6 @@ static void on_done(tp_future *f, void *ctx)
 {
     (void)f;
     atomic_fetch_add((atomic_int *)ctx, 1);
-}
-
-/* Accepts 0 or TP_ENOMEM only; returns whether the call succeeded. */
-static bool ok_or_nomem(int rc)
-{
-    if (rc != 0 && rc != TP_ENOMEM) {
-        fprintf(stderr, "unexpected %s\n", tp_err_name(rc));
-        exit(1);
-    }
-    return rc == 0;
 }
 
 enum { MANY = 12 };

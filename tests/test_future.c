@@ -19,31 +19,6 @@ static tp_pool *make_pool(unsigned threads)
     return p;
 }
 
-typedef struct gate {
-    event started;
-    event open;
-} gate;
-
-static void gate_init(gate *g)
-{
-    event_init(&g->started);
-    event_init(&g->open);
-}
-
-static void gate_destroy(gate *g)
-{
-    event_destroy(&g->started);
-    event_destroy(&g->open);
-}
-
-static void *gate_task(void *arg)
-{
-    gate *g = arg;
-    event_signal(&g->started);
-    event_wait(&g->open, 1);
-    return arg;
-}
-
 static void *identity(void *arg)
 {
     return arg;

@@ -121,19 +121,6 @@ TEST(storage_reused_at_once)
     CHECK_OK(tp_pool_destroy(pool));
 }
 
-typedef struct gate {
-    event started;
-    event open;
-} gate;
-
-static void *gate_task(void *arg)
-{
-    gate *g = arg;
-    event_signal(&g->started);
-    event_wait(&g->open, 1);
-    return NULL;
-}
-
 TEST(cancel_and_shutdown)
 {
     gate g;

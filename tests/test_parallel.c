@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "failalloc.h"
 #include "tpool.h"
 #include "util.h"
 
@@ -426,28 +427,6 @@ TEST(bad_arguments)
 }
 
 /* ---- allocation failures ------------------------------------------------- */
-
-static atomic_long allocs_left; /* fail when it reaches 0; < 0: never */
-static atomic_long live;
-static atomic_long failures;
-
-static void *failing_malloc(size_t size)
-{
-    if (atomic_fetch_sub(&allocs_left, 1) == 1) {
-        atomic_fetch_add(&failures, 1);
-        return NULL;
-    }
-    void *ptr = malloc(size);
-    if (ptr != NULL)
-        atomic_fetch_add(&live, 1);
-    return ptr;
-}
-
-static void counting_free(void *ptr)
-{
-    atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
 
 TEST(every_allocation_failure)
 {

@@ -21,21 +21,6 @@ static tp_pool *make_pool(unsigned threads)
     return p;
 }
 
-/* A task that blocks its worker until the test opens the gate; it signals
- * `started` first so the test knows the worker is occupied. */
-typedef struct gate {
-    event started;
-    event open;
-} gate;
-
-static void *gate_task(void *arg)
-{
-    gate *g = arg;
-    event_signal(&g->started);
-    event_wait(&g->open, 1);
-    return NULL;
-}
-
 static void *double_it(void *arg)
 {
     return (void *)((uintptr_t)arg * 2);

@@ -8,19 +8,6 @@
 #include "tpool.h"
 #include "util.h"
 
-typedef struct gate {
-    event started;
-    event open;
-} gate;
-
-static void *gate_task(void *arg)
-{
-    gate *g = arg;
-    event_signal(&g->started);
-    event_wait(&g->open, 1);
-    return NULL;
-}
-
 enum { MAX_LOG = 512 };
 static int order[MAX_LOG];
 static atomic_int logged;

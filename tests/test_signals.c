@@ -37,19 +37,6 @@ static void *wait_thread(void *arg)
     return NULL;
 }
 
-typedef struct gate {
-    event started;
-    event open;
-} gate;
-
-static void *gate_task(void *arg)
-{
-    gate *g = arg;
-    event_signal(&g->started);
-    event_wait(&g->open, 1);
-    return NULL;
-}
-
 /* Signals delivered to a thread blocked in a timed wait neither end the
  * wait early nor stretch it; an untimed wait still sees the result. */
 TEST(waits_survive_signals)

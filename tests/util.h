@@ -70,6 +70,34 @@ static inline int event_count(event *e)
     return n;
 }
 
+/* A gate: a task that runs gate_task(g) signals `started` (so the test
+ * knows a worker is held) and blocks until the test signals `open`. */
+typedef struct gate {
+    event started;
+    event open;
+} gate;
+
+static inline void gate_init(gate *g)
+{
+    event_init(&g->started);
+    event_init(&g->open);
+}
+
+static inline void gate_destroy(gate *g)
+{
+    event_destroy(&g->started);
+    event_destroy(&g->open);
+}
+
+/* A task: returns its argument (the gate). */
+static inline void *gate_task(void *arg)
+{
+    gate *g = arg;
+    event_signal(&g->started);
+    event_wait(&g->open, 1);
+    return arg;
+}
+
 static inline double now_ms(void)
 {
     struct timespec ts;
