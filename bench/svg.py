@@ -1,0 +1,232 @@
+"""svg.py - two small chart kinds as standalone SVG, for the benchmark report.
+
+line_chart: y against x (threads, on a log2 axis), one line per series.
+bar_chart:  grouped bars, one group per category, one bar per series.
+
+Either axis of values may be logarithmic.  No dependency beyond the standard
+library; the output is deterministic for given input.
+"""
+import math
+from xml.sax.saxutils import escape
+
+WIDTH, HEIGHT = 720, 400
+LEFT, RIGHT, TOP, BOTTOM = 78, 170, 40, 52
+
+PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def color_for(name, order):
+    """A stable colour per series name: tpool first (red), then by order."""
+    if name in order:
+        return PALETTE[order.index(name) % len(PALETTE)]
+    return PALETTE[(len(order) + sum(map(ord, name))) % len(PALETTE)]
+
+
+def _fmt(v):
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e9:
+        return "%gG" % (v / 1e9)
+    if a >= 1e6:
+        return "%gM" % (v / 1e6)
+    if a >= 1e4:
+        return "%gk" % (v / 1e3)
+    if a >= 1:
+        return "%g" % round(v, 2)
+    return "%.2g" % v
+
+
+def _ticks(lo, hi, log):
+    """Tick values covering [lo, hi]."""
+    if log:
+        lo_e = math.floor(math.log10(lo))
+        hi_e = math.ceil(math.log10(hi))
+        ticks = []
+        for e in range(lo_e, hi_e + 1):
+            for m in (1, 2, 5):
+                v = m * 10 ** e
+                if lo <= v <= hi:
+                    ticks.append(v)
+        if len(ticks) > 10:
+            ticks = [t for t in ticks if str(t).lstrip("0.").startswith("1")]
+        return ticks or [lo, hi]
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    step = 10 ** math.floor(math.log10(span / 5))
+    for m in (1, 2, 5, 10):
+        if span / (step * m) <= 6:
+            step *= m
+            break
+    first = math.ceil(lo / step) * step
+    ticks = []
+    v = first
+    while v <= hi + step * 1e-9:
+        ticks.append(round(v, 10))
+        v += step
+    return ticks
+
+
+class _Scale:
+    def __init__(self, lo, hi, log, a, b):
+        if log:
+            lo, hi = max(lo, 1e-12), max(hi, 1e-12)
+        if hi <= lo:
+            hi = lo * 2 if log else lo + 1
+        self.lo, self.hi, self.log, self.a, self.b = lo, hi, log, a, b
+
+    def __call__(self, v):
+        if self.log:
+            v = max(v, self.lo)
+            t = (math.log(v) - math.log(self.lo)) / (
+                math.log(self.hi) - math.log(self.lo))
+        else:
+            t = (v - self.lo) / (self.hi - self.lo)
+        return self.a + t * (self.b - self.a)
+
+
+def _frame(title, xlabel, ylabel):
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">'
+           % (WIDTH, HEIGHT, WIDTH, HEIGHT),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>'
+           % (LEFT, escape(title)),
+           '<text x="%d" y="%d" text-anchor="middle">%s</text>'
+           % ((LEFT + WIDTH - RIGHT) // 2, HEIGHT - 12, escape(xlabel)),
+           '<text x="0" y="0" text-anchor="middle" '
+           'transform="translate(18,%d) rotate(-90)">%s</text>'
+           % ((TOP + HEIGHT - BOTTOM) // 2, escape(ylabel))]
+    return out
+
+
+def _y_axis(out, ys):
+    x0, x1 = LEFT, WIDTH - RIGHT
+    for t in _ticks(ys.lo, ys.hi, ys.log):
+        y = ys(t)
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" '
+                   'stroke="#e4e4e4"/>' % (x0, y, x1, y))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>'
+                   % (x0 - 6, y + 4, _fmt(t)))
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+               % (x0, TOP, x0, HEIGHT - BOTTOM))
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+               % (x0, HEIGHT - BOTTOM, x1, HEIGHT - BOTTOM))
+
+
+def _legend(out, names, colors, dashed=()):
+    x = WIDTH - RIGHT + 14
+    for i, name in enumerate(names):
+        y = TOP + 8 + 20 * i
+        dash = ' stroke-dasharray="5,3"' if name in dashed else ""
+        out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" '
+                   'stroke-width="3"%s/>' % (x, y, x + 22, y, colors[name],
+                                             dash))
+        out.append('<text x="%d" y="%d">%s</text>' % (x + 28, y + 4,
+                                                      escape(name)))
+
+
+def _y_range(values, log, floor_zero):
+    vals = [v for v in values if v is not None and (v > 0 or not log)]
+    if not vals:
+        return (1, 10) if log else (0, 1)
+    lo, hi = min(vals), max(vals)
+    if log:
+        return lo / 1.3, hi * 1.3
+    lo = 0 if floor_zero else lo - (hi - lo) * 0.1
+    return lo, hi + (hi - lo) * 0.08 if hi > lo else hi + 1
+
+
+def line_chart(title, xlabel, ylabel, series, order, logy=False,
+               reference=None, dashed=()):
+    """series: {name: [(x, y), ...]} with x > 0 (log2 axis).
+    reference: optional (label, [(x, y), ...]) drawn as a grey dashed line.
+    """
+    xs = sorted({x for pts in series.values() for x, _ in pts})
+    if not xs:
+        xs = [1]
+    ally = [y for pts in series.values() for _, y in pts]
+    if reference:
+        ally += [y for _, y in reference[1]]
+    lo, hi = _y_range(ally, logy, True)
+    ys = _Scale(lo, hi, logy, HEIGHT - BOTTOM, TOP)
+    if len(xs) > 1:
+        xscale = _Scale(xs[0], xs[-1], True, LEFT + 30, WIDTH - RIGHT - 30)
+    else:
+        xscale = lambda v: (LEFT + WIDTH - RIGHT) / 2  # noqa: E731
+    out = _frame(title, xlabel, ylabel)
+    _y_axis(out, ys)
+    for x in xs:
+        px = xscale(x)
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                   % (px, HEIGHT - BOTTOM + 18, _fmt(x)))
+    colors = {name: color_for(name, order) for name in series}
+    if reference:
+        pts = " ".join("%.1f,%.1f" % (xscale(x), ys(y))
+                       for x, y in sorted(reference[1]))
+        out.append('<polyline points="%s" fill="none" stroke="#999" '
+                   'stroke-width="1.5" stroke-dasharray="6,4"/>' % pts)
+        colors[reference[0]] = "#999"
+    for name, pts in series.items():
+        pts = sorted(p for p in pts if p[1] is not None)
+        if not pts:
+            continue
+        dash = ' stroke-dasharray="5,3"' if name in dashed else ""
+        out.append('<polyline points="%s" fill="none" stroke="%s" '
+                   'stroke-width="2.5"%s/>'
+                   % (" ".join("%.1f,%.1f" % (xscale(x), ys(y))
+                               for x, y in pts), colors[name], dash))
+        for x, y in pts:
+            out.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>'
+                       % (xscale(x), ys(y), colors[name]))
+    names = list(series)
+    if reference:
+        names.append(reference[0])
+    _legend(out, names, colors, dashed=set(dashed) | (
+        {reference[0]} if reference else set()))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def bar_chart(title, ylabel, groups, series, values, order, logy=False,
+              reference=None):
+    """groups: category labels; series: bar names; values[g][s] or None.
+    reference: optional (label, y) drawn as a horizontal dashed line."""
+    ally = [v for row in values for v in row if v is not None]
+    if reference:
+        ally.append(reference[1])
+    lo, hi = _y_range(ally, logy, True)
+    ys = _Scale(lo, hi, logy, HEIGHT - BOTTOM, TOP)
+    out = _frame(title, "", ylabel)
+    _y_axis(out, ys)
+    plot_w = WIDTH - RIGHT - LEFT
+    gw = plot_w / max(len(groups), 1)
+    bw = gw * 0.8 / max(len(series), 1)
+    colors = {name: color_for(name, order) for name in series}
+    base = HEIGHT - BOTTOM
+    for gi, g in enumerate(groups):
+        gx = LEFT + gi * gw + gw * 0.1
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                   % (gx + gw * 0.4, HEIGHT - BOTTOM + 18, escape(g)))
+        for si, s in enumerate(series):
+            v = values[gi][si]
+            if v is None:
+                continue
+            y = ys(v)
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
+                       'fill="%s"><title>%s %s: %s</title></rect>'
+                       % (gx + si * bw, y, bw * 0.92, max(base - y, 0.5),
+                          colors[s], escape(g), escape(s), _fmt(v)))
+    names = list(series)
+    if reference:
+        y = ys(reference[1])
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#555" '
+                   'stroke-dasharray="6,4"/>' % (LEFT, y, WIDTH - RIGHT, y))
+        colors[reference[0]] = "#555"
+        names.append(reference[0])
+    _legend(out, names, colors,
+            dashed={reference[0]} if reference else set())
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
