@@ -126,4 +126,8 @@ else
     out=$build/quick
 fi
 export PYTHONDONTWRITEBYTECODE=1
-exec python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@"
+python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@" || exit $?
+
+# --- 4. parallel loops ---------------------------------------------------------------
+
+bash bench/pfor.sh "$mode" "$build" "$out"
