@@ -21,7 +21,7 @@ build:
 run: build
 	./build/tpool_demo
 
-test: test-dev test-tsan test-asan
+test: lint test-dev test-tsan test-asan fuzz-smoke helgrind-quick
 	@echo "all test configurations passed"
 
 test-dev: build
@@ -76,3 +76,33 @@ docs:
 
 clean:
 	rm -rf build build-tsan build-asan build-bench
+
+# Reliability checks (docs/reliability.md says what each one does):
+#   make lint         clang-tidy + cppcheck on src/, include/, the soak and
+#                     the fuzz harness (part of make test)
+#   make soak         randomised soak of the pool and the queue, SECONDS long
+#   make fuzz         libFuzzer run of the API harness, SECONDS long
+#   make fuzz-smoke   60 s of it (part of make test; skipped without clang)
+#   make helgrind     the test programs under valgrind's helgrind (~3.5 min)
+#   make helgrind-quick  the same less the two slowest (~1 min; part of
+#                     make test)
+# SECONDS: duration of make soak and make fuzz (default 10 minutes).
+SECONDS ?= 600
+.PHONY: lint soak fuzz fuzz-smoke helgrind helgrind-quick
+lint: build
+	bash lint/run.sh build
+
+soak: build
+	./build/tests/tpool_soak $(SECONDS)
+
+fuzz:
+	bash fuzz/run.sh $(SECONDS)
+
+fuzz-smoke:
+	bash fuzz/run.sh 60 --smoke
+
+helgrind: build
+	bash lint/helgrind.sh build
+
+helgrind-quick: build
+	bash lint/helgrind.sh build --quick
