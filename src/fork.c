@@ -42,8 +42,12 @@ static void install(void)
     (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
-unsigned tpi_fork_generation(void)
+void tpi_fork_install(void)
 {
     pthread_once(&tpi_fork_once, install);
+}
+
+unsigned tpi_fork_generation(void)
+{
     return atomic_load_explicit(&tpi_generation, memory_order_relaxed);
 }

@@ -6,8 +6,13 @@
 
 #include <stdatomic.h>
 
-/* The current generation: 0 in the process that first called it, one more
- * in each child forked since.  The first call installs the fork handlers. */
+/* Installs the fork handlers (once; tp_pool_create calls it, as only
+ * pools need them). */
+void tpi_fork_install(void);
+
+/* The current generation: 0 until the first fork after
+ * tpi_fork_install(), one more in each child forked since.  One relaxed
+ * load: it is read on every submit. */
 unsigned tpi_fork_generation(void);
 
 #endif

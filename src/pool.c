@@ -876,6 +876,7 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     tp_pool *p = tpi_calloc(1, sizeof *p);
     if (p == NULL)
         return TP_ENOMEM;
+    tpi_fork_install();
     p->gen = tpi_fork_generation();
     p->nthreads = opts->threads != 0 ? opts->threads : default_threads();
     p->capacity = opts->queue_capacity;

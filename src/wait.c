@@ -103,7 +103,6 @@ static int park_until_any(tp_future *const *fs, size_t n,
             return rc == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
         parker = &own;
     }
-    bool help = w != NULL;
     /* For snapshots and wait-cycle detection: what this task waits for. */
     uint64_t outer_wait = 0;
     if (w != NULL)
@@ -115,11 +114,11 @@ static int park_until_any(tp_future *const *fs, size_t n,
             rc = 0;
             break;
         }
-        if (help && tpi_worker_help(w))
+        if (w != NULL && tpi_worker_help(w))
             continue;
         if (!link_all(fs, n, nodes, parker))
             continue;
-        if (help && !tpi_worker_park_begin(w)) {
+        if (w != NULL && !tpi_worker_park_begin(w)) {
             unlink_all(fs, n, nodes); /* work arrived: go and run it */
             continue;
         }
@@ -128,7 +127,7 @@ static int park_until_any(tp_future *const *fs, size_t n,
         tpi_deadline until = *dl;
         bool expiry = earlier_start_deadline(fs, n, &until);
         int prc = tpi_parker_park(parker, &until);
-        if (help)
+        if (w != NULL)
             tpi_worker_park_end(w);
         unlink_all(fs, n, nodes);
         if (prc == ETIMEDOUT && expiry) {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "tpool.h"
 
 static atomic_long allocs_left; /* fail when it reaches 0; < 0: never */
@@ -48,6 +49,28 @@ static inline bool ok_or_nomem(int rc)
         exit(1);
     }
     return rc == 0;
+}
+
+/* Runs scenario() with the N-th allocation failing, for N = 1, 2, ...
+ * until a run completes without reaching its failure point; after each
+ * run nothing may be left allocated.  Returns how many failure points
+ * were tried. */
+static inline long walk_allocation_failures(void (*scenario)(void))
+{
+    CHECK_OK(tp_replace_allocator(failing_malloc, counting_free));
+    long points = 0;
+    for (long n = 1;; n++) {
+        atomic_store(&allocs_left, n);
+        atomic_store(&failures, 0);
+        scenario();
+        CHECK_EQ(atomic_load(&live), 0);
+        if (atomic_load(&failures) == 0)
+            break; /* the whole scenario ran without reaching point n */
+        points++;
+    }
+    CHECK_OK(tp_replace_allocator(NULL, NULL));
+    printf("# allocation failure points tried: %ld\n", points);
+    return points;
 }
 
 #endif

@@ -1218,20 +1218,7 @@ static void fault_scenario(void)
 
 TEST(every_allocation_failure)
 {
-    CHECK_OK(tp_replace_allocator(failing_malloc, counting_free));
-    long points = 0;
-    for (long n = 1;; n++) {
-        atomic_store(&allocs_left, n);
-        atomic_store(&failures, 0);
-        fault_scenario();
-        CHECK_EQ(atomic_load(&live), 0);
-        if (atomic_load(&failures) == 0)
-            break; /* the whole scenario ran without reaching point n */
-        points++;
-    }
-    CHECK_OK(tp_replace_allocator(NULL, NULL));
-    printf("# allocation failure points tried: %ld\n", points);
-    CHECK(points >= 15);
+    CHECK(walk_allocation_failures(fault_scenario) >= 15);
 }
 
 TEST_MAIN(TEST_ENTRY(chain_inline)
