@@ -225,6 +225,13 @@ typedef struct tp_options {
     tp_thread_hook on_thread_start; /**< may be NULL */
     tp_thread_hook on_thread_stop;  /**< may be NULL */
     void *hook_ctx;                 /**< passed to both hooks */
+    /** Stack size of each worker thread, in bytes (rounded up to whole
+     * pages).  0 (the default): the system's default, usually 8 MiB on
+     * Linux.  Deep recursion in tasks, including fork-join nested deeply
+     * (a worker that waits runs the awaited task on its own stack, about
+     * a kilobyte a level), may need more.  Below the system's minimum
+     * (PTHREAD_STACK_MIN): tp_pool_create() fails with TP_EINVAL. */
+    size_t stack_size;
 } tp_options;
 
 /** The largest tp_options.threads. */
@@ -233,7 +240,8 @@ typedef struct tp_options {
 #define TP_MAX_CAPACITY ((size_t)1 << 40)
 
 /** Fills *opts with the defaults: threads 0 (2 x CPUs), name "tpool",
- * unbounded queue, TP_FULL_BLOCK, wait for ever, no hooks.  Thread-safe.
+ * unbounded queue, TP_FULL_BLOCK, wait for ever, no hooks, the system's
+ * stack size.  Thread-safe.
  * Errors: TP_EINVAL if opts is NULL. */
 TP_EXTERN int tp_options_init(tp_options *opts);
 
@@ -243,7 +251,8 @@ TP_EXTERN int tp_options_init(tp_options *opts);
  * success *out owns the new pool: destroy it with tp_pool_destroy().
  * Thread-safe (pools are independent of each other).
  * Errors: TP_EINVAL (out NULL, threads or capacity over the maximum, unknown
- * on_full), TP_ENOMEM, TP_EAGAIN (the system refused a thread).  On error
+ * on_full, stack_size below the minimum), TP_ENOMEM, TP_EAGAIN (the system
+ * refused a thread, or a stack of that size).  On error
  * nothing is left behind and *out is unchanged. */
 TP_EXTERN int tp_pool_create(tp_pool **out, const tp_options *opts);
 
@@ -272,11 +281,22 @@ TP_EXTERN int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg,
  * before any of a lower one: a high task starts as soon as a worker
  * finishes the task it is running (at once if one is idle).  Low tasks run
  * when there is nothing else to do, and also, so that a stream of other
- * work cannot starve them, each worker takes a waiting low task after every
- * 32 others it starts.  Tasks of one level start in the order they were
- * submitted when one worker runs them; with several workers, normal tasks
- * submitted by a task of the pool start newest first on its own worker
- * (and oldest first when other workers steal them). */
+ * work (of any level) cannot starve them, each worker takes a waiting low
+ * task after every 32 others it starts.
+ *
+ * Order of starts within one level:
+ * - Tasks submitted from outside the pool's workers (and high and low
+ *   tasks from anywhere) are queued first in, first out.  With one worker
+ *   they start exactly in submission order, batches included.  With
+ *   several workers the order is approximate: a worker takes up to 32
+ *   queued tasks at a time and runs them in order, while other workers
+ *   may take some of those, so a task may start before a few dozen tasks
+ *   submitted ahead of it.  Nothing is guaranteed about when tasks
+ *   started in order *finish*.
+ * - Normal tasks submitted by a task of the pool go on its worker's own
+ *   queue and start newest first there (the order a nested call would
+ *   run them in: fork-join), oldest first when other workers steal them.
+ */
 typedef enum tp_priority {
     TP_PRIORITY_HIGH = 0,
     TP_PRIORITY_NORMAL = 1, /**< tp_submit() and tp_submit_future() */
@@ -361,11 +381,15 @@ TP_EXTERN unsigned tp_pool_size(const tp_pool *pool);
 /** The pool's counters (tp_pool_stats_get()). */
 typedef struct tp_pool_stats {
     unsigned threads;    /**< worker threads                              */
-    size_t queued;       /**< accepted, not yet taken by a worker         */
+    size_t queued;       /**< accepted, neither started nor settled       */
     size_t running;      /**< being run by a worker right now             */
     uint64_t submitted;  /**< accepted since creation                     */
-    uint64_t completed;  /**< ran and returned (COMPLETED or FAILED)      */
-    uint64_t cancelled;  /**< settled CANCELLED without running           */
+    uint64_t completed;  /**< ran and returned (COMPLETED or FAILED, or
+                              CANCELLED by acknowledging a stop request) */
+    uint64_t cancelled;  /**< settled without running: cancelled, expired
+                              or dropped by a shutdown; counted, and its
+                              place in a bounded queue given back, when it
+                              settles, not when a worker reaches it      */
 } tp_pool_stats;
 
 /** The pool's counters.  Each worker keeps its own (so that counting
@@ -453,6 +477,16 @@ TP_EXTERN int tp_pool_shutdown(tp_pool *pool);
  * if not NULL, is called once for each with its fn, arg and id), asks the
  * running tasks to stop (tp_task_stop_requested()), waits for them to return,
  * and joins the workers.  Thread-safe, but not from a task of this pool.
+ *
+ * Whose argument is whose afterwards: every task accepted before the call
+ * either ran (tp_future_started() is 1: its fn saw arg, which stays the
+ * caller's, whatever state its future ends in, CANCELLED included when it
+ * acknowledged the stop request) or did not (tp_future_started() is 0:
+ * its arg was handed to `drop`, exactly once, unless the task had been
+ * cancelled before, by tp_future_cancel() or a start deadline, in which
+ * case its arg went back to the caller then).  Nothing accepted is lost:
+ * tasks submitted by any task, continuation or loop body, on any thread,
+ * count as the caller's.
  * Errors: TP_EINVAL (NULL), TP_EDEADLK (called from a task of this pool). */
 TP_EXTERN int tp_pool_shutdown_now(tp_pool *pool, tp_drop_fn drop,
                                    void *ctx);
@@ -513,11 +547,26 @@ TP_EXTERN int tp_future_error(const tp_future *f);
 
 /** Cancels the task.  A pending task will never run: its future settles
  * CANCELLED now (waking its waiters and running its done-callbacks on this
- * thread) and 0 is returned.  A running task is asked to stop
- * (tp_task_stop_requested() turns true) and TP_EBUSY is returned; it settles
- * when it returns.  Thread-safe.
- * Errors: TP_EINVAL (NULL), TP_EBUSY (running), TP_EALREADY (settled). */
+ * thread), it stops counting as queued and gives back its place in a
+ * bounded queue at once, and 0 is returned.
+ *
+ * Note: TP_EBUSY is not a failure of the request.  A running task cannot be
+ * stopped from outside; it is asked to stop (tp_task_stop_requested()
+ * turns true), and TP_EBUSY says so: the task settles when it returns,
+ * CANCELLED if it acknowledges with tp_task_fail(TP_ECANCELED), otherwise
+ * as it would have.  Thread-safe.
+ * Returns: 0 (cancelled), TP_EBUSY (running: asked to stop).
+ * Errors: TP_EINVAL (NULL), TP_EALREADY (settled). */
 TP_EXTERN int tp_future_cancel(tp_future *f);
+
+/** 1 if the task's function has been called (the future is RUNNING, or
+ * settled after running), 0 if it has not (PENDING, or settled without
+ * running: cancelled, expired, dropped by tp_pool_shutdown_now(); also for
+ * futures with no task, such as those of tp_when_all(), and for NULL).
+ * Once the future has settled the answer never changes: after an immediate
+ * shutdown it tells whether the task's argument went to the drop function
+ * (0) or is still the caller's (1).  Thread-safe. */
+TP_EXTERN int tp_future_started(const tp_future *f);
 
 /** A done-callback: called once, when the future settles.  The future is
  * valid for the duration of the call (it holds a reference of its own). */
@@ -750,7 +799,7 @@ typedef void (*tp_range_fn)(size_t lo, size_t hi, void *ctx);
  * task of pool) are submitted; they and the caller claim chunks from a
  * shared counter until none is left.  Then helpers that have not started
  * are withdrawn (they settle CANCELLED and count as cancelled in
- * tp_pool_stats()), and the call waits for the helpers still running their
+ * tp_pool_stats_get()), and the call waits for the helpers still running their
  * last chunk.  As the caller always takes part, this works from any thread,
  * and from inside a task of pool (nested loops) without deadlock, even on
  * a pool of one thread.  If the pool takes fewer helpers (it is shut down,

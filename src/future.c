@@ -128,6 +128,7 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     f->prio = TP_PRIORITY_NORMAL;
     f->inplace = false;
     f->internal = false;
+    f->queued = false;
     f->pool_done = false;
     f->deadline_ns = 0;
     f->id = new_id();
@@ -272,6 +273,14 @@ bool tpi_future_expire(tp_future *f)
  * TPI_F_EXPIRED); see tpi_future_settle(). */
 static bool settle_word(tp_future *f, tp_state from, uint32_t to)
 {
+    /* A queued task settled without running is accounted for here (see
+     * Accounting in future.h).  Read before the CAS: once the task is
+     * final, a worker may drop the pool's reference at any moment.  Not in
+     * a forked child, whose copy of the pool is never touched. */
+    struct tp_pool *acct = from == TP_PENDING && f->queued &&
+                                   f->gen == tpi_fork_generation()
+                               ? f->pool
+                               : NULL;
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     /* Fast path: nobody listens, one CAS.  Release publishes result and
      * error to whoever later sees the final state with acquire. */
@@ -280,8 +289,11 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
             return false;
         if (atomic_compare_exchange_weak_explicit(&f->state, &s, to,
                                                   memory_order_acq_rel,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            if (acct != NULL)
+                tpi_pool_settled_unrun(acct);
             return true;
+        }
     }
 
     pthread_mutex_t *mu = lock_of(f);
@@ -307,20 +319,26 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
     f->callbacks = NULL;
     pthread_mutex_unlock(mu);
 
+    if (acct != NULL)
+        tpi_pool_settled_unrun(acct);
     run_callbacks(f, cbs);
     return true;
 }
 
-bool tpi_future_run(tp_future *f)
+bool tpi_future_start(tp_future *f)
 {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (tpi_state_of(s) != TP_PENDING)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(
-        &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING,
+        &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING | TPI_F_STARTED,
         memory_order_acquire, memory_order_relaxed));
+    return true;
+}
 
+void tpi_future_execute(tp_future *f)
+{
     /* A waiting worker runs tasks nested: restore what it was running. */
     tpi_running_ctx outer = tpi_running_enter(f, 0);
     f->result = f->fn(f->arg);
@@ -331,7 +349,15 @@ bool tpi_future_run(tp_future *f)
         to = TP_CANCELLED;
     else if (f->error != 0)
         to = TP_FAILED;
-    tpi_future_settle(f, TP_RUNNING, to);
+    /* The final word keeps STARTED (tp_future_started()). */
+    settle_word(f, TP_RUNNING, (uint32_t)to | TPI_F_STARTED);
+}
+
+bool tpi_future_run(tp_future *f)
+{
+    if (!tpi_future_start(f))
+        return false;
+    tpi_future_execute(f);
     return true;
 }
 
@@ -441,6 +467,14 @@ int tp_future_error(const tp_future *f)
     default:
         return 0;
     }
+}
+
+int tp_future_started(const tp_future *f)
+{
+    if (f == NULL)
+        return 0;
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    return (s & TPI_F_STARTED) != 0;
 }
 
 const char *tp_state_name(tp_state state)

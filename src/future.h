@@ -9,9 +9,18 @@
  *                    settling thread must take the future's lock.
  *   TPI_F_STOP       tp_future_cancel() asked the running task to stop.
  *   TPI_F_EXPIRED    (with CANCELLED) its start deadline passed.
+ *   TPI_F_STARTED    its function was called (set with RUNNING, kept).
  * Transitions are CASes on the word: PENDING -> RUNNING (a worker starts
  * it), PENDING -> CANCELLED, RUNNING -> COMPLETED | FAILED | CANCELLED.
  * Once final, the word never changes again (flags included).
+ *
+ * Accounting.  A task in a pool's queue (`queued`) holds a place in a
+ * bounded queue and is counted by the pool's statistics.  Whichever thread
+ * moves it out of PENDING gives the place back and counts it: the worker
+ * that starts it, or, for a task settled without running (cancelled,
+ * expired, withdrawn, dropped by a shutdown), the settling thread itself,
+ * at once (tpi_pool_settled_unrun), even if the task's memory is still in
+ * a queue that no worker reaches for a while.
  *
  * Locking.  The waiter and callback lists of a future are guarded by one
  * mutex of a fixed, statically initialised table, chosen by hashing the
@@ -57,6 +66,7 @@
 #define TPI_F_LISTENERS 0x8u
 #define TPI_F_STOP 0x10u
 #define TPI_F_EXPIRED 0x20u /* with CANCELLED: its start deadline passed */
+#define TPI_F_STARTED 0x40u /* its function was called */
 
 /* A thread blocked on one or more futures: a node per future, all pointing
  * to the thread's parker.  Lives on the waiter's stack. */
@@ -84,7 +94,9 @@ struct tp_future {
     uint8_t prio;         /* tp_priority it was submitted with */
     bool inplace;         /* in caller storage: never freed here */
     bool internal;        /* the library's own task: never handed to a
-                             user's drop function */
+                             user's drop function (set by its submitter) */
+    bool queued;          /* sits in a queue of `pool`, which accounts
+                             for it (see Accounting above) */
     bool pool_done;       /* in-place: the pool's reference is gone
                              (future-table lock) */
     uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
@@ -171,9 +183,16 @@ bool tpi_future_settle(tp_future *f, tp_state from, tp_state to);
  * longer pending. */
 bool tpi_future_expire(tp_future *f);
 
-/* Runs a PENDING task on the calling thread: PENDING -> RUNNING, fn(arg),
- * then settles it.  Returns false if it was no longer PENDING (cancelled):
- * then nothing ran.  The caller holds a reference. */
+/* Starts a PENDING task: PENDING -> RUNNING.  Returns false if it was no
+ * longer PENDING (someone settled it, and accounted for it).  The caller
+ * holds a reference. */
+bool tpi_future_start(tp_future *f);
+
+/* Runs a task that tpi_future_start() started, on the calling thread:
+ * fn(arg), then settles it. */
+void tpi_future_execute(tp_future *f);
+
+/* Both: returns false (and runs nothing) if f was no longer PENDING. */
 bool tpi_future_run(tp_future *f);
 
 /* Links w to f's waiters unless f has settled.  Returns false (w not

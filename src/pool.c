@@ -82,6 +82,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -181,7 +182,9 @@ struct tp_pool {
     _Atomic unsigned space_waiters;
     _Atomic size_t queued;      /* bounded pools only */
     uint64_t ext_submitted;     /* by non-workers (mu) */
-    uint64_t ext_started, ext_completed, ext_dropped; /* inline, shutdown */
+    /* Tasks run inline by submitters, and tasks settled without running
+     * by any thread (tpi_pool_settled_unrun) (mu). */
+    uint64_t ext_started, ext_completed, ext_dropped;
     tp_future *aborted;         /* cancelled by workers during abort (mu) */
     int stopping;               /* (mu); workers read stop_flag */
     _Atomic int stop_flag;
@@ -190,18 +193,18 @@ struct tp_pool {
 
     unsigned gen; /* process generation (fork.c) it was created in */
     unsigned nthreads;
-    tpi_worker *workers;
+    tpi_worker *workers;        /* aligned, inside workers_mem */
+    void *workers_mem;
     size_t capacity;
     tp_full_policy on_full;
     int64_t submit_timeout_ms;
     tp_thread_hook on_start, on_stop;
     void *hook_ctx;
-    char name[11]; /* prefix, leaving room for "-NNNN" in 15 bytes */
+    size_t stack_size;          /* 0: the system's default */
+    char name[16]; /* prefix: the kernel keeps 15 bytes of a name */
 };
 
 _Atomic int tpi_fail_thread_countdown;
-/* Set while this thread submits the library's own tasks (see pool.h). */
-static _Thread_local bool tpi_submitting_internal;
 #ifdef TPI_TSAN
 _Atomic int tpi_fence_word;
 #endif
@@ -466,11 +469,10 @@ static void run_taken_framed(tpi_worker *w, tp_future *f)
         run_carrier(w, f);
         return;
     }
-    bump(&w->count.started, 1);
-    release_room(p, 1);
     if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
-        /* Cancelled here so that its waiters wake now; handed to the drop
-         * function by the shutdown thread later. */
+        /* Cancelled here (the settle accounts for it) so that its waiters
+         * wake now; handed to the drop function by the shutdown thread
+         * later. */
         if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED)) {
             pthread_mutex_lock(&p->mu);
             f->next = p->aborted;
@@ -479,15 +481,22 @@ static void run_taken_framed(tpi_worker *w, tp_future *f)
         } else {
             tpi_future_pool_release(f);
         }
-        bump(&w->count.dropped, 1);
         return;
     }
     /* A task that missed its start deadline settles without running. */
     if (f->deadline_ns != 0 && tpi_now_ns() > f->deadline_ns)
         tpi_future_expire(f);
-    bool ran = tpi_future_run(f);
+    /* Whoever settled it first (a cancel, the expiry above) counted it
+     * and gave back its place; a task started here is counted here. */
+    bool ran = tpi_future_start(f);
+    if (ran) {
+        bump(&w->count.started, 1);
+        release_room(p, 1);
+        tpi_future_execute(f);
+    }
     tpi_future_pool_release(f);
-    bump(ran ? &w->count.completed : &w->count.dropped, 1);
+    if (ran)
+        bump(&w->count.completed, 1);
 }
 
 /* ---- finding work ---------------------------------------------------------------- */
@@ -537,16 +546,25 @@ static tp_future *take_injected(tpi_worker *w, int level)
     last->next = NULL;
     tp_future *rest = first->next;
     first->next = NULL;
-    bool pushed = false;
+    if (rest == NULL)
+        return first;
+    /* The owner pops its deque newest first: push the rest last to first,
+     * so that it runs them in submission order (thieves, taking the oldest
+     * push, get the batch's last tasks). */
+    tp_future *rev = NULL;
     while (rest != NULL) {
         tp_future *next = rest->next;
-        rest->next = NULL;
-        tpi_deque_push(&w->dq, rest); /* fits: the deque was empty */
-        pushed = true;
+        rest->next = rev;
+        rev = rest;
         rest = next;
     }
-    if (pushed)
-        wake_one(p); /* others may steal the rest */
+    while (rev != NULL) {
+        tp_future *next = rev->next;
+        rev->next = NULL;
+        tpi_deque_push(&w->dq, rev); /* fits: the deque was empty */
+        rev = next;
+    }
+    wake_one(p); /* others may steal the rest */
     return first;
 }
 
@@ -584,13 +602,17 @@ static tp_future *counted(tpi_worker *w, tp_future *f)
     return f;
 }
 
-/* Work a worker takes before its own: a high task, or a low one if the
- * low level is due (TPI_LOW_EVERY); then its own deque. */
+/* Work a worker takes before its own: a low task if the low level is due
+ * (TPI_LOW_EVERY starts since the last one, whatever they were: so the
+ * bound holds under a stream of high tasks too), else a high one; then
+ * its own deque. */
 static tp_future *find_local(tpi_worker *w)
 {
-    tp_future *f = take_injected(w, TP_PRIORITY_HIGH);
-    if (f == NULL && w->since_low >= TPI_LOW_EVERY)
+    tp_future *f = NULL;
+    if (w->since_low >= TPI_LOW_EVERY)
         f = take_injected(w, TP_PRIORITY_LOW);
+    if (f == NULL)
+        f = take_injected(w, TP_PRIORITY_HIGH);
     if (f == NULL)
         f = tpi_deque_pop(&w->dq);
     return counted(w, f);
@@ -665,7 +687,7 @@ static void *worker_main(void *arg)
 
 #if defined(__linux__) && defined(__GLIBC__)
     /* The kernel keeps 15 bytes of a thread's name. */
-    char name[32];
+    char name[40];
     snprintf(name, sizeof name, "%s-%u", p->name, w->index);
     name[15] = '\0';
     pthread_setname_np(pthread_self(), name);
@@ -769,6 +791,24 @@ void tpi_worker_park_end(tpi_worker *w)
         wake_one(p);
 }
 
+void tpi_pool_settled_unrun(tp_pool *p)
+{
+    /* Under mu, the waiter counts are exact: waiters change them under mu
+     * before they look at what they wait for. */
+    pthread_mutex_lock(&p->mu);
+    if (p->capacity != 0) {
+        atomic_fetch_sub_explicit(&p->queued, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed) > 0)
+            pthread_cond_broadcast(&p->space_cv);
+    }
+    p->ext_started++;
+    p->ext_dropped++;
+    if (atomic_load_explicit(&p->state_waiters, memory_order_relaxed) > 0 &&
+        pool_idle(p))
+        pthread_cond_broadcast(&p->state_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 bool tpi_pool_abort_requested(const tp_pool *p)
 {
     return p != NULL && atomic_load_explicit(&p->abort, memory_order_relaxed);
@@ -829,7 +869,18 @@ static int create_thread(tpi_worker *w)
             break;
         }
     }
-    return pthread_create(&w->thread, NULL, worker_main, w);
+    tp_pool *p = w->pool;
+    if (p->stack_size == 0)
+        return pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0)
+        return rc;
+    rc = pthread_attr_setstacksize(&attr, p->stack_size);
+    if (rc == 0)
+        rc = pthread_create(&w->thread, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    return rc;
 }
 
 /* Stops and joins the first n workers, which have been started. */
@@ -852,13 +903,43 @@ static void free_pool(tp_pool *p, unsigned parkers)
     pthread_cond_destroy(&p->state_cv);
     pthread_cond_destroy(&p->space_cv);
     pthread_mutex_destroy(&p->mu);
-    tpi_free(p->workers);
+    tpi_free(p->workers_mem);
     tpi_free(p);
 }
 
 static int errno_to_tp(int err)
 {
     return err == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
+}
+
+/* The stack size a worker gets for opts->stack_size: rounded up to whole
+ * pages; 0 if the option is unset; SIZE_MAX if it is below the system's
+ * minimum (an error). */
+static size_t stack_size_of(const tp_options *opts)
+{
+    size_t want = opts->stack_size;
+    if (want == 0)
+        return 0;
+    if (want < (size_t)PTHREAD_STACK_MIN)
+        return SIZE_MAX;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pg = page > 0 ? (size_t)page : 4096;
+    if (want > SIZE_MAX - pg)
+        return SIZE_MAX;
+    return (want + pg - 1) / pg * pg;
+}
+
+/* The workers' array, aligned as a worker must be (its deque is on cache
+ * lines of its own): calloc guarantees less, so the block has room to
+ * align its start.  NULL when out of memory. */
+static tpi_worker *alloc_workers(tp_pool *p)
+{
+    size_t align = _Alignof(tpi_worker);
+    p->workers_mem = tpi_calloc(1, p->nthreads * sizeof(tpi_worker) + align);
+    if (p->workers_mem == NULL)
+        return NULL;
+    uintptr_t at = ((uintptr_t)p->workers_mem + align - 1) & ~(align - 1);
+    return (tpi_worker *)at;
 }
 
 int tp_pool_create(tp_pool **out, const tp_options *opts)
@@ -870,7 +951,8 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     }
     if (out == NULL || opts->threads > TP_MAX_THREADS ||
         opts->queue_capacity > TP_MAX_CAPACITY ||
-        (unsigned)opts->on_full > (unsigned)TP_FULL_CALLER_RUNS)
+        (unsigned)opts->on_full > (unsigned)TP_FULL_CALLER_RUNS ||
+        stack_size_of(opts) == SIZE_MAX)
         return TP_EINVAL;
 
     tp_pool *p = tpi_calloc(1, sizeof *p);
@@ -885,6 +967,7 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     p->on_start = opts->on_thread_start;
     p->on_stop = opts->on_thread_stop;
     p->hook_ctx = opts->hook_ctx;
+    p->stack_size = stack_size_of(opts);
     snprintf(p->name, sizeof p->name, "%s",
              opts->name != NULL ? opts->name : "tpool");
     for (int l = 0; l < TPI_LEVELS; l++)
@@ -897,49 +980,29 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     atomic_init(&p->stop_flag, STOP_NONE);
     atomic_init(&p->abort, false);
 
-    /* Workers hold aligned deques: allocate with room to align. */
-    p->workers = tpi_calloc(p->nthreads, sizeof *p->workers);
-    if (p->workers == NULL) {
-        tpi_free(p);
-        return TP_ENOMEM;
-    }
-    int rc = pthread_mutex_init(&p->mu, NULL);
-    if (rc != 0) {
-        tpi_free(p->workers);
-        tpi_free(p);
-        return errno_to_tp(rc);
-    }
-    if ((rc = tpi_cond_init(&p->space_cv)) != 0) {
-        pthread_mutex_destroy(&p->mu);
-        tpi_free(p->workers);
-        tpi_free(p);
-        return errno_to_tp(rc);
-    }
-    if ((rc = tpi_cond_init(&p->state_cv)) != 0) {
-        pthread_cond_destroy(&p->space_cv);
-        pthread_mutex_destroy(&p->mu);
-        tpi_free(p->workers);
-        tpi_free(p);
-        return errno_to_tp(rc);
-    }
-    for (unsigned i = 0; i < p->nthreads; i++) {
-        tpi_worker *w = &p->workers[i];
+    /* One cleanup ladder: each step undoes those before it. */
+    int rc = TP_ENOMEM;
+    unsigned parkers = 0, threads = 0;
+    if ((p->workers = alloc_workers(p)) == NULL)
+        goto fail_workers;
+    if ((rc = pthread_mutex_init(&p->mu, NULL)) != 0)
+        goto fail_mu;
+    if ((rc = tpi_cond_init(&p->space_cv)) != 0)
+        goto fail_space_cv;
+    if ((rc = tpi_cond_init(&p->state_cv)) != 0)
+        goto fail_state_cv;
+    for (; parkers < p->nthreads; parkers++) {
+        tpi_worker *w = &p->workers[parkers];
         tpi_deque_init(&w->dq);
         w->pool = p;
-        w->index = i;
-        w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
-        if ((rc = tpi_parker_init(&w->parker)) != 0) {
-            free_pool(p, i);
-            return errno_to_tp(rc);
-        }
+        w->index = parkers;
+        w->rng = 0x9E3779B97F4A7C15ull * (parkers + 1);
+        if ((rc = tpi_parker_init(&w->parker)) != 0)
+            goto fail_threads;
     }
-    for (unsigned i = 0; i < p->nthreads; i++) {
-        if ((rc = create_thread(&p->workers[i])) != 0) {
-            stop_workers(p, i);
-            free_pool(p, p->nthreads);
-            return errno_to_tp(rc);
-        }
-    }
+    for (; threads < p->nthreads; threads++)
+        if ((rc = create_thread(&p->workers[threads])) != 0)
+            goto fail_threads;
     /* Handshake: return only once every worker is up (no polling). */
     pthread_mutex_lock(&p->mu);
     while (p->started_threads < p->nthreads)
@@ -947,6 +1010,21 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
     pthread_mutex_unlock(&p->mu);
     *out = p;
     return 0;
+
+fail_threads:
+    if (threads > 0)
+        stop_workers(p, threads);
+    free_pool(p, parkers); /* the locks and the workers' array too */
+    return errno_to_tp(rc);
+fail_state_cv:
+    pthread_cond_destroy(&p->space_cv);
+fail_space_cv:
+    pthread_mutex_destroy(&p->mu);
+fail_mu:
+    tpi_free(p->workers_mem);
+fail_workers:
+    tpi_free(p);
+    return rc == TP_ENOMEM ? rc : errno_to_tp(rc);
 }
 
 unsigned tp_pool_size(const tp_pool *p)
@@ -1112,9 +1190,10 @@ static int enqueue(tp_pool *p, tp_future *first, tp_future *last, size_t n,
 }
 
 /* `storage`: caller-provided memory for the task (tp_submit_inplace()),
- * or NULL to allocate it. */
+ * or NULL to allocate it.  `internal`: the library's own task (pool.h). */
 static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
-                      const tp_task_opts *o, tp_task_storage *storage)
+                      const tp_task_opts *o, tp_task_storage *storage,
+                      bool internal)
 {
     if (p == NULL || fn == NULL)
         return TP_EINVAL;
@@ -1151,7 +1230,8 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     }
     f->prio = (uint8_t)level;
     f->deadline_ns = deadline;
-    f->internal = tpi_submitting_internal;
+    f->internal = internal;
+    f->queued = rc == ROOM_OK;
     if (rc == ROOM_OK && (rc = enqueue(p, f, f, 1, 1, level)) != 0) {
         release_room(p, 1);
         tpi_future_discard(f);
@@ -1166,14 +1246,14 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
 
 int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg)
 {
-    return submit_one(pool, fn, arg, NULL, NULL, NULL);
+    return submit_one(pool, fn, arg, NULL, NULL, NULL, false);
 }
 
 int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg, tp_future **out)
 {
     if (out == NULL)
         return TP_EINVAL;
-    return submit_one(pool, fn, arg, out, NULL, NULL);
+    return submit_one(pool, fn, arg, out, NULL, NULL, false);
 }
 
 _Static_assert(sizeof(tp_future) <= sizeof(tp_task_storage),
@@ -1186,26 +1266,24 @@ int tp_submit_inplace(tp_pool *pool, tp_task_storage *storage, tp_task_fn fn,
 {
     if (storage == NULL || out == NULL)
         return TP_EINVAL;
-    return submit_one(pool, fn, arg, out, opts, storage);
+    return submit_one(pool, fn, arg, out, opts, storage, false);
 }
 
 int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
                         tp_future **out)
 {
-    tpi_submitting_internal = true;
-    int rc = tp_submit_future(p, fn, arg, out);
-    tpi_submitting_internal = false;
-    return rc;
+    if (out == NULL)
+        return TP_EINVAL;
+    return submit_one(p, fn, arg, out, NULL, NULL, true);
 }
+
+static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
+                        tp_future **futures, size_t *accepted, bool internal);
 
 int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
                               tp_future **futures, size_t *accepted)
 {
-    tpi_submitting_internal = futures != NULL; /* the batch path keeps
-                                                  futures per task */
-    int rc = tp_submit_batch(p, jobs, n, futures, accepted);
-    tpi_submitting_internal = false;
-    return rc;
+    return submit_batch(p, jobs, n, futures, accepted, true);
 }
 
 int tp_task_opts_init(tp_task_opts *opts)
@@ -1221,7 +1299,7 @@ int tp_task_opts_init(tp_task_opts *opts)
 int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
                  const tp_task_opts *opts, tp_future **out)
 {
-    return submit_one(pool, fn, arg, out, opts, NULL);
+    return submit_one(pool, fn, arg, out, opts, NULL, false);
 }
 
 /* The batch path described with tpi_batch: one block, a few carriers. */
@@ -1288,6 +1366,14 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
 int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
                     size_t *accepted)
 {
+    return submit_batch(p, jobs, n, futures, accepted, false);
+}
+
+/* `internal`: the library's own tasks (pool.h); a batch of them without
+ * futures becomes carriers, which are never handed to drop anyway. */
+static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
+                        tp_future **futures, size_t *accepted, bool internal)
+{
     if (accepted != NULL)
         *accepted = 0;
     if (p == NULL || (jobs == NULL && n > 0))
@@ -1328,7 +1414,8 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
             if (f == NULL)
                 break;
             j->id = f->id;
-            f->internal = tpi_submitting_internal;
+            f->internal = internal;
+            f->queued = room == ROOM_OK;
             if (futures != NULL)
                 futures[done + made] = f;
             if (last != NULL)
@@ -1567,7 +1654,6 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
      * its oldest task. */
     pthread_mutex_lock(&p->mu);
     tp_future *head = NULL, *tail = NULL;
-    size_t n;
     for (int l = 0; l < TPI_LEVELS; l++) {
         tpi_injector *q = &p->inj[l];
         if (q->head == NULL)
@@ -1598,15 +1684,8 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
             tail = f;
         }
     }
-    /* Carriers stand for their jobs, counted when the jobs are dropped. */
-    n = 0;
-    for (tp_future *f = head; f != NULL; f = f->next)
-        n += f->fn != batch_carrier;
-    release_room(p, n);
-    pthread_mutex_lock(&p->mu);
-    p->ext_started += n;
-    p->ext_dropped += n;
-    pthread_mutex_unlock(&p->mu);
+    /* Nothing is counted here: each task is, when drop_all() settles it
+     * (a carrier's jobs when they are handed back). */
     *queued = head;
 }
 
@@ -1636,6 +1715,8 @@ static void drop_all(tp_pool *p, tp_future *list, bool settle,
             tpi_future_pool_release(f);
             continue;
         }
+        /* The settle accounts for the task (pool.h); one that fails was
+         * settled, and accounted for, by someone else. */
         bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
         if (ours && drop != NULL && !f->internal) {
             tp_job job = {f->fn, f->arg, f->id};
@@ -1734,13 +1815,22 @@ int tp_pool_destroy(tp_pool *p)
          * held by threads that do not exist here, so they are not touched.
          * Queued tasks are left as they are (their memory is the child's
          * copy of the parent's). */
-        tpi_free(p->workers);
+        tpi_free(p->workers_mem);
         tpi_free(p);
         return 0;
     }
     int rc = shutdown_pool(p, STOP_GRACEFUL, NULL, NULL);
     if (rc != 0)
         return rc;
+    /* The workers are gone, but a thread that settled a queued task
+     * without running it (a cancel) may still be accounting for it in
+     * tpi_pool_settled_unrun(): wait until every task is accounted for. */
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->state_waiters, 1, memory_order_relaxed);
+    while (!pool_idle(p))
+        pthread_cond_wait(&p->state_cv, &p->mu);
+    atomic_fetch_sub_explicit(&p->state_waiters, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
     free_pool(p, p->nthreads);
     return 0;
 }

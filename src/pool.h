@@ -46,11 +46,20 @@ uint64_t tpi_worker_set_waiting(tpi_worker *w, uint64_t id);
 /* Submit the library's own tasks (continuation carriers, loop helpers):
  * as tp_submit_future() and tp_submit_batch(), except that an immediate
  * shutdown cancels them without handing them to the user's drop function,
- * to which their fn and arg would mean nothing. */
+ * to which their fn and arg would mean nothing.  Only the tasks these
+ * calls create are marked so: tasks that their functions submit in turn,
+ * even when one runs on the submitting thread (a full caller-runs queue),
+ * are the user's. */
 int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
                         tp_future **out);
 int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
                               tp_future **futures, size_t *accepted);
+
+/* A queued task of p was settled without running (see Accounting in
+ * future.h): gives back its place in a bounded queue and counts it as
+ * cancelled, now.  Called by the settling thread; p is alive, as it waits
+ * in tp_pool_destroy() until every accepted task is accounted for. */
+void tpi_pool_settled_unrun(tp_pool *p);
 
 /* Non-zero once an immediate shutdown of the pool has begun. */
 bool tpi_pool_abort_requested(const tp_pool *p);

@@ -1,0 +1,500 @@
+/*
+ * test_contracts.c - documented promises of the pool that a user relies on
+ * without thinking about them: nothing accepted is lost at shutdown, the
+ * priority and order rules hold for any mix of tasks, a cancelled task
+ * gives back its place at once, thread names and stack sizes are what the
+ * options asked for, and an empty pool survives a tight life cycle.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "check.h"
+#include "tpool.h"
+#include "util.h"
+
+static tp_pool *make_pool(unsigned threads, size_t capacity,
+                          tp_full_policy on_full)
+{
+    tp_options o;
+    CHECK_OK(tp_options_init(&o));
+    o.threads = threads;
+    o.queue_capacity = capacity;
+    o.on_full = on_full;
+    tp_pool *p;
+    CHECK_OK(tp_pool_create(&p, &o));
+    return p;
+}
+
+static void *noop(void *arg)
+{
+    return arg;
+}
+
+/* ---- nothing the user submitted is lost at shutdown --------------------- */
+
+enum { USER_TASKS = 64 };
+
+typedef struct spawner {
+    tp_pool *target;
+    atomic_int submitted;
+} spawner;
+
+static void submit_user_tasks(spawner *s)
+{
+    for (int i = 0; i < USER_TASKS; i++)
+        if (tp_submit(s->target, noop, NULL) == 0)
+            atomic_fetch_add(&s->submitted, 1);
+}
+
+static void *then_spawns(tp_future *src, void *ctx)
+{
+    (void)src;
+    submit_user_tasks(ctx);
+    return NULL;
+}
+
+static void body_spawns(size_t lo, size_t hi, void *ctx)
+{
+    for (size_t i = lo; i < hi; i++)
+        submit_user_tasks(ctx);
+}
+
+/* A task that holds a worker until the gate opens, or 10 s at most (a
+ * safety bound, so that a failing run ends in a failed check, not a hang). */
+static void *bounded_gate_task(void *arg)
+{
+    gate *g = arg;
+    event_signal(&g->started);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&g->open.mu);
+    while (g->open.count == 0 &&
+           pthread_cond_timedwait(&g->open.cv, &g->open.mu, &ts) == 0) {
+    }
+    pthread_mutex_unlock(&g->open.mu);
+    return arg;
+}
+
+/* A drop function that counts, and on its first call opens the gate that
+ * holds the pool's only worker: by then the shutdown has taken every queued
+ * task, so each of them reaches drop. */
+typedef struct drop_count {
+    atomic_int n;
+    gate *g;
+} drop_count;
+
+static void drop_and_open(const tp_job *job, void *ctx)
+{
+    drop_count *d = ctx;
+    (void)job;
+    if (atomic_fetch_add(&d->n, 1) == 0)
+        event_signal(&d->g->open);
+}
+
+/* `full`: one worker held by g, its queue of one full; `target`: one
+ * worker held by g2. */
+static void make_full_and_target(tp_pool **full, tp_pool **target, gate *g,
+                                 gate *g2)
+{
+    gate_init(g);
+    gate_init(g2);
+    *full = make_pool(1, 1, TP_FULL_CALLER_RUNS);
+    *target = make_pool(1, 0, TP_FULL_BLOCK);
+    CHECK_OK(tp_submit(*full, gate_task, g));
+    event_wait(&g->started, 1);
+    CHECK_OK(tp_submit(*full, noop, NULL)); /* fills the queue */
+    CHECK_OK(tp_submit(*target, bounded_gate_task, g2));
+    event_wait(&g2->started, 1);
+}
+
+static void finish_full_and_target(tp_pool *full, tp_pool *target, gate *g,
+                                   gate *g2, int want_dropped)
+{
+    drop_count d = {0, g2};
+    CHECK_OK(tp_pool_shutdown_now(target, drop_and_open, &d));
+    CHECK_EQ(atomic_load(&d.n), want_dropped);
+    tp_pool_stats st;
+    CHECK_OK(tp_pool_stats_get(target, &st));
+    CHECK_EQ(st.completed, 1); /* the gate task only */
+    event_signal(&g->open);
+    CHECK_OK(tp_pool_destroy(target));
+    CHECK_OK(tp_pool_destroy(full));
+    gate_destroy(g);
+    gate_destroy(g2);
+}
+
+/* A continuation carrier that runs inline (the queue of its caller-runs
+ * pool is full) must not make the user's own submits, done inside it,
+ * count as the library's: an immediate shutdown hands every one of them
+ * to drop. */
+TEST(inline_carrier_does_not_hide_user_tasks)
+{
+    gate g, g2;
+    tp_pool *full, *target;
+    make_full_and_target(&full, &target, &g, &g2);
+    spawner s = {target, 0};
+    tp_future *src, *then;
+    CHECK_OK(tp_submit_future(target, noop, NULL, &src));
+    CHECK_OK(tp_future_cancel(src)); /* settled: then submits at once */
+    CHECK_OK(tp_future_then(src, full, then_spawns, &s, TP_THEN_ALWAYS,
+                            &then));
+    CHECK_OK(tp_future_wait(then, -1)); /* ran inline, on this thread */
+    CHECK_EQ(atomic_load(&s.submitted), USER_TASKS);
+    tp_future_release(then);
+    tp_future_release(src);
+    finish_full_and_target(full, target, &g, &g2, USER_TASKS);
+}
+
+/* The same for a parallel loop whose helper ran inline. */
+TEST(inline_loop_helper_does_not_hide_user_tasks)
+{
+    gate g, g2;
+    tp_pool *full, *target;
+    make_full_and_target(&full, &target, &g, &g2);
+    spawner s = {target, 0};
+    CHECK_OK(tp_parallel_for(full, 0, 4, 1, body_spawns, &s));
+    CHECK_EQ(atomic_load(&s.submitted), 4 * USER_TASKS);
+    /* And a plain submit after the loop is the user's too. */
+    CHECK_OK(tp_submit(target, noop, NULL));
+    finish_full_and_target(full, target, &g, &g2, 4 * USER_TASKS + 1);
+}
+
+/* ---- priority and order --------------------------------------------------- */
+
+enum { MAX_LOG = 4096 };
+static int order[MAX_LOG];
+static atomic_int logged;
+
+static void *log_start(void *arg)
+{
+    int slot = atomic_fetch_add(&logged, 1);
+    CHECK(slot < MAX_LOG);
+    order[slot] = (int)(intptr_t)arg;
+    return NULL;
+}
+
+static void submit_at(tp_pool *p, tp_priority prio, intptr_t tag)
+{
+    tp_task_opts o;
+    CHECK_OK(tp_task_opts_init(&o));
+    o.priority = prio;
+    CHECK_OK(tp_submit_ex(p, log_start, (void *)tag, &o, NULL));
+}
+
+/* A low task queued behind many high ones starts within 33 starts, as the
+ * header promises whatever the mix of levels. */
+TEST(low_not_starved_by_high)
+{
+    gate g;
+    gate_init(&g);
+    tp_pool *p = make_pool(1, 0, TP_FULL_BLOCK);
+    CHECK_OK(tp_submit(p, gate_task, &g));
+    event_wait(&g.started, 1);
+    atomic_store(&logged, 0);
+    submit_at(p, TP_PRIORITY_LOW, -1);
+    for (int i = 0; i < 2000; i++)
+        submit_at(p, TP_PRIORITY_HIGH, i);
+    event_signal(&g.open);
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    CHECK_EQ(atomic_load(&logged), 2001);
+    int at = -1;
+    for (int i = 0; i < 2001; i++)
+        if (order[i] == -1)
+            at = i;
+    CHECK(at >= 0 && at <= 32);
+    CHECK_OK(tp_pool_destroy(p));
+    gate_destroy(&g);
+}
+
+/* Normal tasks from outside start in submission order on one worker, one
+ * by one and in a batch with futures. */
+TEST(outside_submits_fifo_one_worker)
+{
+    gate g;
+    gate_init(&g);
+    tp_pool *p = make_pool(1, 0, TP_FULL_BLOCK);
+    CHECK_OK(tp_submit(p, gate_task, &g));
+    event_wait(&g.started, 1);
+    atomic_store(&logged, 0);
+    for (int i = 0; i < 100; i++)
+        CHECK_OK(tp_submit(p, log_start, (void *)(intptr_t)i));
+    tp_job jobs[50];
+    tp_future *fs[50];
+    for (int i = 0; i < 50; i++)
+        jobs[i] = (tp_job){log_start, (void *)(intptr_t)(100 + i), 0};
+    CHECK_OK(tp_submit_batch(p, jobs, 50, fs, NULL));
+    for (int i = 0; i < 50; i++)
+        jobs[i] = (tp_job){log_start, (void *)(intptr_t)(150 + i), 0};
+    CHECK_OK(tp_submit_batch(p, jobs, 50, NULL, NULL));
+    event_signal(&g.open);
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    CHECK_EQ(atomic_load(&logged), 200);
+    for (int i = 0; i < 200; i++)
+        CHECK_EQ(order[i], i);
+    for (int i = 0; i < 50; i++)
+        tp_future_release(fs[i]);
+    CHECK_OK(tp_pool_destroy(p));
+    gate_destroy(&g);
+}
+
+/* ---- a cancelled task gives back its place at once ------------------------ */
+
+TEST(cancel_frees_slot_and_counts)
+{
+    gate g;
+    gate_init(&g);
+    tp_pool *p = make_pool(1, 2, TP_FULL_FAIL);
+    CHECK_OK(tp_submit(p, gate_task, &g));
+    event_wait(&g.started, 1);
+    tp_future *a, *b, *c;
+    CHECK_OK(tp_submit_future(p, noop, NULL, &a));
+    CHECK_OK(tp_submit_future(p, noop, NULL, &b));
+    CHECK_EQ(tp_submit(p, noop, NULL), TP_EFULL);
+    CHECK_OK(tp_future_cancel(a));
+    CHECK_OK(tp_future_cancel(b));
+    tp_pool_stats st;
+    CHECK_OK(tp_pool_stats_get(p, &st));
+    CHECK_EQ(st.cancelled, 2);
+    CHECK_EQ(st.queued, 0);
+    CHECK_EQ(st.running, 1);
+    /* Both places are free again, while the worker is still busy. */
+    CHECK_OK(tp_submit_future(p, noop, NULL, &c));
+    CHECK_OK(tp_submit(p, noop, NULL));
+    CHECK_EQ(tp_submit(p, noop, NULL), TP_EFULL);
+    event_signal(&g.open);
+    CHECK_OK(tp_future_wait(c, -1));
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    CHECK_OK(tp_pool_stats_get(p, &st));
+    CHECK_EQ(st.submitted, 5);
+    CHECK_EQ(st.completed, 3);
+    CHECK_EQ(st.cancelled, 2);
+    CHECK_EQ(st.queued, 0);
+    CHECK_EQ(st.running, 0);
+    tp_future_release(a);
+    tp_future_release(b);
+    tp_future_release(c);
+    CHECK_OK(tp_pool_destroy(p));
+    gate_destroy(&g);
+}
+
+/* wait_idle returns once the only queued task is cancelled. */
+TEST(cancel_of_last_task_makes_pool_idle)
+{
+    gate g;
+    gate_init(&g);
+    tp_pool *p = make_pool(2, 0, TP_FULL_BLOCK);
+    tp_future *held, *queued;
+    CHECK_OK(tp_submit_future(p, gate_task, &g, &held));
+    event_wait(&g.started, 1);
+    CHECK_EQ(tp_pool_wait_idle(p, 0), TP_ETIMEDOUT);
+    event_signal(&g.open);
+    CHECK_OK(tp_future_wait(held, -1));
+    /* Now a task that no worker can reach before the cancel: queued
+     * behind a second gate on both workers. */
+    gate g2;
+    gate_init(&g2);
+    tp_future *h1, *h2;
+    CHECK_OK(tp_submit_future(p, gate_task, &g2, &h1));
+    CHECK_OK(tp_submit_future(p, gate_task, &g2, &h2));
+    event_wait(&g2.started, 2);
+    CHECK_OK(tp_submit_future(p, noop, NULL, &queued));
+    CHECK_OK(tp_future_cancel(queued));
+    event_signal(&g2.open);
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    tp_pool_stats st;
+    CHECK_OK(tp_pool_stats_get(p, &st));
+    CHECK_EQ(st.cancelled, 1);
+    CHECK_EQ(st.completed, 3);
+    tp_future_release(held);
+    tp_future_release(h1);
+    tp_future_release(h2);
+    tp_future_release(queued);
+    CHECK_OK(tp_pool_destroy(p));
+    gate_destroy(&g);
+    gate_destroy(&g2);
+}
+
+/* Cancels racing with workers and with destroy: every task is counted
+ * once, whoever settles it, and destroy never frees the pool under a
+ * cancel in progress. */
+TEST(cancel_races_with_run_and_destroy)
+{
+    int rounds = SCALE(200);
+    for (int r = 0; r < rounds; r++) {
+        tp_pool *p = make_pool(2, 64, TP_FULL_BLOCK);
+        enum { N = 32 };
+        tp_future *fs[N];
+        for (int i = 0; i < N; i++)
+            CHECK_OK(tp_submit_future(p, noop, NULL, &fs[i]));
+        int cancelled = 0;
+        for (int i = 0; i < N; i++)
+            cancelled += tp_future_cancel(fs[i]) == 0;
+        CHECK_OK(tp_pool_wait_idle(p, -1));
+        tp_pool_stats st;
+        CHECK_OK(tp_pool_stats_get(p, &st));
+        CHECK_EQ(st.cancelled, cancelled);
+        CHECK_EQ(st.completed + st.cancelled, N);
+        CHECK_EQ(st.queued, 0);
+        CHECK_OK(tp_pool_destroy(p));
+        for (int i = 0; i < N; i++)
+            tp_future_release(fs[i]);
+    }
+}
+
+/* ---- after an immediate shutdown, whose argument is whose ---------------- */
+
+/* Holds the worker until the shutdown's drop opens the gate, then
+ * acknowledges the stop request that the shutdown made before. */
+static void *stop_when_asked(void *arg)
+{
+    bounded_gate_task(arg);
+    if (tp_task_stop_requested())
+        tp_task_fail(TP_ECANCELED);
+    return NULL;
+}
+
+TEST(shutdown_now_tells_started_from_dropped)
+{
+    gate g;
+    gate_init(&g);
+    tp_pool *p = make_pool(1, 0, TP_FULL_BLOCK);
+    tp_future *running, *queued;
+    CHECK_OK(tp_submit_future(p, stop_when_asked, &g, &running));
+    event_wait(&g.started, 1);
+    CHECK_OK(tp_submit_future(p, noop, NULL, &queued));
+    CHECK_EQ(tp_future_started(queued), 0);
+    CHECK_EQ(tp_future_started(running), 1);
+    drop_count d = {0, &g};
+    CHECK_OK(tp_pool_shutdown_now(p, drop_and_open, &d));
+    CHECK_EQ(atomic_load(&d.n), 1);
+    CHECK_EQ(tp_future_state(running), TP_CANCELLED);
+    CHECK_EQ(tp_future_state(queued), TP_CANCELLED);
+    CHECK_EQ(tp_future_started(running), 1); /* arg still the caller's */
+    CHECK_EQ(tp_future_started(queued), 0);  /* arg went to drop */
+    CHECK_EQ(tp_future_started(NULL), 0);
+    tp_future_release(running);
+    tp_future_release(queued);
+    CHECK_OK(tp_pool_destroy(p));
+    gate_destroy(&g);
+}
+
+/* ---- thread names and stacks ----------------------------------------------- */
+
+typedef struct names {
+    pthread_mutex_t mu;
+    char got[4][32];
+} names;
+
+static void record_name(unsigned index, void *ctx)
+{
+    names *n = ctx;
+    char buf[32] = "";
+#if defined(__linux__) && defined(__GLIBC__)
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+#endif
+    pthread_mutex_lock(&n->mu);
+    if (index < 4)
+        memcpy(n->got[index], buf, sizeof buf);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void check_names(const char *prefix, const char *want0,
+                        const char *want1)
+{
+    names n;
+    memset(&n, 0, sizeof n);
+    pthread_mutex_init(&n.mu, NULL);
+    tp_options o;
+    CHECK_OK(tp_options_init(&o));
+    o.threads = 2;
+    o.name = prefix;
+    o.on_thread_start = record_name;
+    o.hook_ctx = &n;
+    tp_pool *p;
+    CHECK_OK(tp_pool_create(&p, &o));
+    CHECK_OK(tp_pool_destroy(p));
+#if defined(__linux__) && defined(__GLIBC__)
+    CHECK(strcmp(n.got[0], want0) == 0);
+    CHECK(strcmp(n.got[1], want1) == 0);
+#else
+    (void)want0;
+    (void)want1;
+#endif
+    pthread_mutex_destroy(&n.mu);
+}
+
+TEST(thread_names_keep_the_prefix)
+{
+    check_names("SpecialPool", "SpecialPool-0", "SpecialPool-1");
+    check_names("abcdefghijkl", "abcdefghijkl-0", "abcdefghijkl-1");
+    /* Cut only at the kernel's 15 bytes. */
+    check_names("abcdefghijklmnopq", "abcdefghijklmno", "abcdefghijklmno");
+    check_names(NULL, "tpool-0", "tpool-1");
+}
+
+/* Deep recursion in a task: 24 MiB of stack, three times the usual
+ * default, with a worker stack of 256 MiB. */
+static int deep(int n)
+{
+    volatile char pad[1024];
+    pad[0] = (char)n;
+    pad[sizeof pad - 1] = (char)n;
+    if (n == 0)
+        return 0;
+    return deep(n - 1) + (pad[0] == (char)n);
+}
+
+static void *deep_task(void *arg)
+{
+    return (void *)(intptr_t)deep((int)(intptr_t)arg);
+}
+
+TEST(stack_size_option)
+{
+    tp_options o;
+    CHECK_OK(tp_options_init(&o));
+    CHECK_EQ(o.stack_size, 0);
+    o.threads = 1;
+    o.stack_size = 1; /* below the system's minimum */
+    tp_pool *p;
+    CHECK_EQ(tp_pool_create(&p, &o), TP_EINVAL);
+    o.stack_size = (size_t)256 << 20;
+    CHECK_OK(tp_pool_create(&p, &o));
+    tp_future *f;
+    enum { LEVELS = 24 * 1024 };
+    CHECK_OK(tp_submit_future(p, deep_task, (void *)(intptr_t)LEVELS, &f));
+    void *res;
+    CHECK_OK(tp_future_get(f, -1, &res));
+    CHECK_EQ((intptr_t)res, LEVELS);
+    tp_future_release(f);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+/* An empty pool: create, wait_idle, destroy, many times over. */
+TEST(empty_pool_tight_life_cycle)
+{
+    int rounds = SCALE(2000);
+    for (int i = 0; i < rounds; i++) {
+        tp_pool *p = make_pool(1 + (unsigned)(i % 4), 0, TP_FULL_BLOCK);
+        CHECK_OK(tp_pool_wait_idle(p, -1));
+        if (i % 3 == 0)
+            CHECK_OK(tp_pool_shutdown(p));
+        CHECK_OK(tp_pool_destroy(p));
+    }
+}
+
+TEST_MAIN(TEST_ENTRY(inline_carrier_does_not_hide_user_tasks)
+          TEST_ENTRY(inline_loop_helper_does_not_hide_user_tasks)
+          TEST_ENTRY(low_not_starved_by_high)
+          TEST_ENTRY(outside_submits_fifo_one_worker)
+          TEST_ENTRY(cancel_frees_slot_and_counts)
+          TEST_ENTRY(cancel_of_last_task_makes_pool_idle)
+          TEST_ENTRY(cancel_races_with_run_and_destroy)
+          TEST_ENTRY(shutdown_now_tells_started_from_dropped)
+          TEST_ENTRY(thread_names_keep_the_prefix)
+          TEST_ENTRY(stack_size_option)
+          TEST_ENTRY(empty_pool_tight_life_cycle))
