@@ -130,4 +130,12 @@ static inline bool tpi_deque_nonempty(tpi_deque *d)
     return t < b;
 }
 
+/* Any thread: how many tasks the deque holds, as a hint (as above). */
+static inline size_t tpi_deque_size(tpi_deque *d)
+{
+    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    return b > t ? (size_t)(b - t) : 0;
+}
+
 #endif

@@ -2,7 +2,16 @@
  * error.c - error messages and names, generated from the one table in
  * tpool.h (TP_ERRNO_MAP) so that they cannot drift apart; and the version.
  */
+#include "error.h"
+
+#include <errno.h>
+
 #include "tpool.h"
+
+int tpi_errno_to_tp(int err)
+{
+    return err == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
+}
 
 const char *tp_strerror(int err)
 {

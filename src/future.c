@@ -1,6 +1,6 @@
 /*
  * future.c - task/future objects: state machine, settling, callbacks,
- * references, and the functions a running task calls (tp_task_*).
+ * references.  What a running task may ask is task.c.
  * The design, the lock table and the lock order are described in future.h.
  */
 #include "future.h"
@@ -63,8 +63,6 @@ static pthread_mutex_t *lock_of(const tp_future *f)
 
 /* ---- creation and references ------------------------------------------- */
 
-static _Thread_local tp_future *tpi_running; /* task run by this thread */
-static _Thread_local uint64_t tpi_job_id;     /* a batch job's own id */
 
 /* Ids: each thread takes a block of them from the global counter, so that
  * threads submitting at once do not fight over one cache line. */
@@ -517,56 +515,4 @@ int tp_future_cancel(tp_future *f)
             return TP_EALREADY;
         }
     }
-}
-
-/* ---- what a running task may ask --------------------------------------------- */
-
-tp_future *tpi_current_task(void)
-{
-    return tpi_running;
-}
-
-tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t job_id)
-{
-    tpi_running_ctx saved = {tpi_running, tpi_job_id};
-    tpi_running = f;
-    tpi_job_id = job_id;
-    return saved;
-}
-
-void tpi_running_leave(tpi_running_ctx saved)
-{
-    tpi_running = saved.task;
-    tpi_job_id = saved.job_id;
-}
-
-int tpi_stop_requested(const tp_future *f)
-{
-    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    return (s & TPI_F_STOP) != 0 || tpi_pool_abort_requested(f->pool);
-}
-
-int tp_task_stop_requested(void)
-{
-    tp_future *f = tpi_running;
-    return f != NULL && tpi_stop_requested(f);
-}
-
-int tp_task_fail(int code)
-{
-    tp_future *f = tpi_running;
-    if (f == NULL)
-        return TP_EPERM;
-    if (code == 0)
-        return TP_EINVAL;
-    f->error = code;
-    return 0;
-}
-
-uint64_t tp_task_id(void)
-{
-    tp_future *f = tpi_running;
-    if (f == NULL)
-        return 0;
-    return tpi_job_id != 0 ? tpi_job_id : f->id;
 }

@@ -1,0 +1,495 @@
+/*
+ * sched.c - the scheduler: the idle list, waking, finding and stealing
+ * work, the workers' main loop, running a task, and a worker's help while
+ * it waits (the functions of pool.h).  The design, the wake-up proof and
+ * the lock order are at the top of pool_internal.h.
+ */
+#include <sched.h>
+#include <stdio.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "fence.h"
+#include "pool_internal.h"
+
+_Thread_local tpi_worker *tpi_self;
+
+/* ---- idle list (mu held) ------------------------------------------------ */
+
+static void idle_push(tp_pool *p, tpi_worker *w)
+{
+    w->idle = true;
+    w->claimed = false;
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
+    w->idle_prev = NULL;
+    w->idle_next = p->idle;
+    if (p->idle != NULL)
+        p->idle->idle_prev = w;
+    p->idle = w;
+}
+
+static void idle_remove(tp_pool *p, tpi_worker *w)
+{
+    if (w->idle_prev != NULL)
+        w->idle_prev->idle_next = w->idle_next;
+    else
+        p->idle = w->idle_next;
+    if (w->idle_next != NULL)
+        w->idle_next->idle_prev = w->idle_prev;
+    w->idle = false;
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+}
+
+/* Takes one sleeper off the list for new work; the caller unparks it
+ * after releasing mu. */
+tpi_worker *tpi_idle_claim(tp_pool *p)
+{
+    tpi_worker *w = p->idle;
+    if (w != NULL) {
+        idle_remove(p, w);
+        w->claimed = true;
+    }
+    return w;
+}
+
+void tpi_unpark_list(tpi_worker *wake)
+{
+    while (wake != NULL) {
+        tpi_worker *next = wake->idle_next;
+        tpi_parker_unpark(&wake->parker);
+        wake = next;
+    }
+}
+
+/* Wakes up to n sleepers, if there are any and no worker is already
+ * searching (a searcher will find the tasks, or sleep only after seeing
+ * them: the claim in pool_internal.h covers both readings, R2). */
+void tpi_wake_some(tp_pool *p, size_t n)
+{
+    tpi_fence(); /* F2: pairs with F1 in sleep_or_exit() and with S- */
+    if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&p->searching, memory_order_relaxed) > 0)
+        return;
+    tpi_worker *wake = NULL, *w;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < n && (w = tpi_idle_claim(p)) != NULL; i++) {
+        w->idle_next = wake;
+        wake = w;
+    }
+    pthread_mutex_unlock(&p->mu);
+    tpi_unpark_list(wake);
+}
+
+static void wake_one(tp_pool *p)
+{
+    tpi_wake_some(p, 1);
+}
+
+/* ---- running a task ----------------------------------------------------------- */
+
+/* Runs (or, during an abort, cancels) a task this worker has taken, and
+ * drops the pool's reference. */
+static void run_carrier(tpi_worker *w, tp_future *f)
+{
+    tp_pool *p = w->pool;
+    tpi_batch *b = f->arg;
+    tpi_running_ctx outer = tpi_running_enter(f, 0);
+    while (!atomic_load_explicit(&p->abort, memory_order_relaxed)) {
+        size_t lo = atomic_fetch_add_explicit(&b->next, b->chunk,
+                                              memory_order_relaxed);
+        if (lo >= b->n)
+            break;
+        size_t hi = b->n - lo < b->chunk ? b->n : lo + b->chunk;
+        tpi_bump(&w->count.started, hi - lo);
+        for (size_t i = lo; i < hi; i++) {
+            tpi_running_enter(f, b->jobs[i].id);
+            b->jobs[i].fn(b->jobs[i].arg);
+        }
+        tpi_bump(&w->count.completed, hi - lo);
+    }
+    tpi_running_leave(outer);
+    if (atomic_load_explicit(&p->abort, memory_order_relaxed) &&
+        atomic_load_explicit(&b->next, memory_order_relaxed) < b->n) {
+        /* Jobs left: the shutdown thread hands them to its drop function. */
+        pthread_mutex_lock(&p->mu);
+        f->next = p->aborted;
+        p->aborted = f;
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    tpi_batch_unref(b);
+    tp_future_release(f);
+}
+
+/* Frames: entered when a task starts on the worker, left when it ends. */
+static void frame_enter(tpi_worker *w, uint64_t task)
+{
+    unsigned d = w->own.nframes++;
+    if (d < TPI_FRAMES) {
+        atomic_store_explicit(&w->frames[d].task, task, memory_order_relaxed);
+        atomic_store_explicit(&w->frames[d].waiting_on, 0,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&w->depth_seen, w->own.nframes, memory_order_release);
+}
+
+static void frame_leave(tpi_worker *w)
+{
+    w->own.nframes--;
+    atomic_store_explicit(&w->depth_seen, w->own.nframes, memory_order_release);
+}
+
+uint64_t tpi_worker_set_waiting(tpi_worker *w, uint64_t id)
+{
+    unsigned d = w->own.nframes;
+    if (d == 0 || d > TPI_FRAMES)
+        return 0;
+    return atomic_exchange_explicit(&w->frames[d - 1].waiting_on, id,
+                                    memory_order_relaxed);
+}
+
+static void run_taken_framed(tpi_worker *w, tp_future *f);
+
+static void run_taken(tpi_worker *w, tp_future *f)
+{
+    frame_enter(w, f->id);
+    run_taken_framed(w, f);
+    frame_leave(w);
+}
+
+static void run_taken_framed(tpi_worker *w, tp_future *f)
+{
+    tp_pool *p = w->pool;
+    if (f->fn == tpi_batch_carrier) {
+        run_carrier(w, f);
+        return;
+    }
+    if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
+        /* Cancelled here (the settle accounts for it) so that its waiters
+         * wake now; handed to the drop function by the shutdown thread
+         * later. */
+        if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED)) {
+            pthread_mutex_lock(&p->mu);
+            f->next = p->aborted;
+            p->aborted = f;
+            pthread_mutex_unlock(&p->mu);
+        } else {
+            tpi_future_pool_release(f);
+        }
+        return;
+    }
+    /* A task that missed its start deadline settles without running. */
+    if (f->deadline_ns != 0 && tpi_now_ns() > f->deadline_ns)
+        tpi_future_expire(f);
+    /* Whoever settled it first (a cancel, the expiry above) counted it
+     * and gave back its place; a task started here is counted here. */
+    bool ran = tpi_future_start(f);
+    if (ran) {
+        tpi_bump(&w->count.started, 1);
+        tpi_release_room(p, 1);
+        tpi_future_execute(f);
+    }
+    tpi_future_pool_release(f);
+    if (ran)
+        tpi_bump(&w->count.completed, 1);
+}
+
+/* ---- finding work ---------------------------------------------------------------- */
+
+static uint64_t next_rand(tpi_worker *w)
+{
+    /* xorshift64: cheap, and only needs to spread victims. */
+    uint64_t x = w->own.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->own.rng = x;
+}
+
+/* Takes tasks from the injector of a level: returns the first.  From the
+ * normal level it takes a batch and pushes the rest on w's deque (empty
+ * when this is called), where other workers can steal them; from the
+ * other levels one task at a time, so that their order holds. */
+static tp_future *take_injected(tpi_worker *w, int level)
+{
+    tp_pool *p = w->pool;
+    tpi_injector *q = &p->inj[level];
+    if (atomic_load_explicit(&q->len, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
+    size_t k = 1;
+    if (level == TP_PRIORITY_NORMAL) {
+        k = len / p->nthreads + 1;
+        if (k > TPI_INJECT_BATCH)
+            k = TPI_INJECT_BATCH;
+    }
+    if (k > len)
+        k = len;
+    tpi_list got = tpi_list_take(&q->list, k);
+    atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
+    tp_future *first = tpi_list_pop(&got);
+    if (first == NULL || tpi_list_empty(&got))
+        return first;
+    tp_future *rest = got.head;
+    /* The owner pops its deque newest first: push the rest last to first,
+     * so that it runs them in submission order (thieves, taking the oldest
+     * push, get the batch's last tasks). */
+    tp_future *rev = NULL;
+    while (rest != NULL) {
+        tp_future *next = rest->next;
+        rest->next = rev;
+        rev = rest;
+        rest = next;
+    }
+    while (rev != NULL) {
+        tp_future *next = rev->next;
+        rev->next = NULL;
+        tpi_deque_push(&w->dq, rev); /* fits: the deque was empty */
+        rev = next;
+    }
+    wake_one(p); /* others may steal the rest */
+    return first;
+}
+
+static tp_future *steal_any(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    unsigned n = p->nthreads;
+    if (n < 2)
+        return NULL;
+    unsigned start = (unsigned)(next_rand(w) % n);
+    for (int round = 0; round < 2; round++) {
+        bool retry = false;
+        for (unsigned i = 0; i < n; i++) {
+            tpi_worker *v = &p->workers[(start + i) % n];
+            if (v == w)
+                continue;
+            tp_future *f;
+            int rc = tpi_deque_steal(&v->dq, &f);
+            if (rc == TPI_STEAL_OK) {
+                tpi_bump(&w->count.stolen, 1);
+                return f;
+            }
+            retry |= rc == TPI_STEAL_RETRY;
+        }
+        if (!retry)
+            break;
+    }
+    return NULL;
+}
+
+static tp_future *counted(tpi_worker *w, tp_future *f)
+{
+    if (f != NULL)
+        w->own.since_low = f->prio == TP_PRIORITY_LOW ? 0 : w->own.since_low + 1;
+    return f;
+}
+
+/* Work a worker takes before its own: a low task if the low level is due
+ * (TPI_LOW_EVERY starts since the last one, whatever they were: so the
+ * bound holds under a stream of high tasks too), else a high one; then
+ * its own deque. */
+static tp_future *find_local(tpi_worker *w)
+{
+    tp_future *f = NULL;
+    if (w->own.since_low >= TPI_LOW_EVERY)
+        f = take_injected(w, TP_PRIORITY_LOW);
+    if (f == NULL)
+        f = take_injected(w, TP_PRIORITY_HIGH);
+    if (f == NULL)
+        f = tpi_deque_pop(&w->dq);
+    return counted(w, f);
+}
+
+/* One look for work, in priority order: find_local(), then, if allowed,
+ * the normal injector, the other workers' deques and the low level. */
+static tp_future *find_work(tpi_worker *w, bool elsewhere)
+{
+    if (!elsewhere)
+        return counted(w, tpi_deque_pop(&w->dq));
+    tp_future *f = find_local(w);
+    if (f != NULL)
+        return f;
+    if ((f = take_injected(w, TP_PRIORITY_NORMAL)) == NULL &&
+        (f = steal_any(w)) == NULL)
+        f = take_injected(w, TP_PRIORITY_LOW);
+    return counted(w, f);
+}
+
+/* Whether any queue holds a task (R1 of the claim in pool_internal.h). */
+static bool work_visible(tp_pool *p)
+{
+    for (int l = 0; l < TPI_LEVELS; l++)
+        if (atomic_load_explicit(&p->inj[l].len, memory_order_relaxed) > 0)
+            return true;
+    for (unsigned i = 0; i < p->nthreads; i++)
+        if (tpi_deque_nonempty(&p->workers[i].dq))
+            return true;
+    return false;
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+/* Goes to sleep unless work has appeared or the pool is stopping.
+ * Returns false when the worker should exit. */
+static bool sleep_or_exit(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed); /* W1 */
+    tpi_fence(); /* F1: pairs with F2 in tpi_wake_some() */
+    if (work_visible(p)) {                                             /* R1 */
+        atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&p->mu);
+        return true;
+    }
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+    if (p->stopping != STOP_NONE) {
+        pthread_mutex_unlock(&p->mu);
+        return false;
+    }
+    idle_push(p, w);
+    pthread_mutex_unlock(&p->mu);
+
+    tpi_deadline forever = tpi_deadline_after_ms(-1);
+    tpi_parker_park(&w->parker, &forever);
+
+    pthread_mutex_lock(&p->mu);
+    if (w->idle) /* woken by something other than a submit */
+        idle_remove(p, w);
+    pthread_mutex_unlock(&p->mu);
+    return true;
+}
+
+/* Names the thread "<prefix>-<index>", cut to the kernel's 15 bytes. */
+static void name_thread(const tpi_worker *w)
+{
+#if defined(__linux__) && defined(__GLIBC__)
+    char name[40];
+    snprintf(name, sizeof name, "%s-%u", w->pool->name, w->index);
+    name[15] = '\0';
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void)w;
+#endif
+}
+
+/* Out of local work: looks elsewhere a few rounds before going to sleep,
+ * as a wake-up costs far more than a short search when work arrives in
+ * bursts.  While a worker searches, submitters need not wake anyone
+ * (pool_internal.h); yielding between rounds leaves the CPU to them when
+ * threads outnumber cores.  Returns a task, or NULL. */
+static tp_future *search(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    tp_future *f = NULL;
+    /* seq_cst: a submitter's R2 that reads this skips its wake. */
+    atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+    for (int i = 0; i < TPI_SEARCH_ROUNDS && f == NULL; i++) {
+        if (i > 0)
+            sched_yield();
+        f = find_work(w, true);
+        if (atomic_load_explicit(&p->stop_flag, memory_order_relaxed))
+            break;
+    }
+    /* S-: seq_cst, so that a submitter whose F2 follows this worker's F1
+     * in S also reads the decrement (the claim in pool_internal.h). */
+    atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+    /* This searcher stops: if it was the last one and there is more work,
+     * another worker should look. */
+    if (f != NULL && work_visible(p))
+        wake_one(p);
+    return f;
+}
+
+void *tpi_worker_main(void *arg)
+{
+    tpi_worker *w = arg;
+    tp_pool *p = w->pool;
+    tpi_self = w;
+    tpi_cache_attach(&w->own.cache);
+    name_thread(w);
+    if (p->on_start != NULL)
+        p->on_start(w->index, p->hook_ctx);
+
+    pthread_mutex_lock(&p->mu);
+    p->started_threads++;
+    pthread_cond_broadcast(&p->state_cv);
+    pthread_mutex_unlock(&p->mu);
+
+    for (;;) {
+        tp_future *f = find_local(w);
+        if (f == NULL) {
+            /* Out of local work: perhaps the whole pool is. */
+            tpi_notify_if_idle(p);
+            if ((f = search(w)) == NULL) {
+                if (!sleep_or_exit(w))
+                    break;
+                continue;
+            }
+        }
+        run_taken(w, f);
+    }
+
+    if (p->on_stop != NULL)
+        p->on_stop(w->index, p->hook_ctx);
+    tpi_cache_attach(NULL);
+    tpi_self = NULL;
+    return NULL;
+}
+
+tpi_worker *tpi_worker_self(void)
+{
+    return tpi_self;
+}
+
+tpi_parker *tpi_worker_parker(tpi_worker *w)
+{
+    return &w->parker;
+}
+
+bool tpi_worker_help(tpi_worker *w)
+{
+    bool elsewhere = w->own.depth < TPI_MAX_HELP_DEPTH;
+    tp_future *f = find_work(w, elsewhere);
+    if (f == NULL)
+        return false;
+    w->own.depth++;
+    run_taken(w, f);
+    w->own.depth--;
+    return true;
+}
+
+bool tpi_worker_park_begin(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
+    tpi_fence();
+    bool park = !work_visible(p);
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+    if (park)
+        idle_push(p, w);
+    pthread_mutex_unlock(&p->mu);
+    return park;
+}
+
+void tpi_worker_park_end(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    bool pass = false;
+    pthread_mutex_lock(&p->mu);
+    if (w->idle)
+        idle_remove(p, w);
+    else
+        pass = w->claimed;
+    w->claimed = false;
+    pthread_mutex_unlock(&p->mu);
+    /* Claimed for new work, but it may leave to finish its own task: hand
+     * the wake-up on rather than leave the work waiting. */
+    if (pass)
+        wake_one(p);
+}
+

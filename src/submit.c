@@ -1,0 +1,469 @@
+/*
+ * submit.c - the submit family: single tasks (allocated or in caller
+ * storage, with options), batches (as futures or as carriers of jobs),
+ * the library's own tasks, and the capacity of a bounded pool
+ * (backpressure: block, fail or run in the caller).
+ *
+ * Where a task goes: from a worker of the pool at normal priority, on the
+ * worker's own deque (no lock); from anywhere else, or at another level, on
+ * the injector of its level under `mu`.  Whether a task is the library's
+ * own (`internal`, never handed to a user's drop function) is a parameter
+ * of the submit that creates it, and a property of that task only.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "pool_internal.h"
+
+/* ---- capacity ----------------------------------------------------------------- */
+
+/* A bounded pool: k tasks left the queue; wake a blocked submitter.
+ *
+ * No lost wake-up, without taking mu on every release: a blocked
+ * submitter increments space_waiters (A) and then reads queued (B), both
+ * seq_cst and under mu; this decrements queued (C) and then reads
+ * space_waiters (D), both seq_cst.  In the total order either A precedes
+ * D, and D sees the waiter (which then gets the broadcast, as it waits
+ * under mu and the broadcast takes mu), or C precedes B, and B sees the
+ * room and the submitter does not wait. */
+void tpi_release_room(tp_pool *p, size_t k)
+{
+    if (p->capacity == 0 || k == 0)
+        return;
+    atomic_fetch_sub_explicit(&p->queued, k, memory_order_seq_cst); /* C */
+    if (atomic_load_explicit(&p->space_waiters, memory_order_seq_cst) >
+        0) { /* D */
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->space_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+void *tpi_batch_carrier(void *arg)
+{
+    return arg;
+}
+
+void tpi_batch_unref(tpi_batch *b)
+{
+    if (atomic_fetch_sub_explicit(&b->carriers, 1, memory_order_acq_rel) == 1)
+        tpi_free(b);
+}
+
+
+/* ---- submit -------------------------------------------------------------------- */
+
+/* Appends the chain (n tasks) to the injector of a level and
+ * claims up to n sleepers into *wake.  mu held. */
+static void inject_locked(tp_pool *p, int level, tpi_list *chain, size_t n,
+                          tpi_worker **wake)
+{
+    tpi_injector *q = &p->inj[level];
+    tpi_list_splice(&q->list, chain);
+    atomic_store_explicit(
+        &q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+        memory_order_relaxed);
+    for (size_t i = 0; i < n; i++) {
+        tpi_worker *w = tpi_idle_claim(p);
+        if (w == NULL)
+            break;
+        w->idle_next = *wake;
+        *wake = w;
+    }
+}
+
+/* Runs f on the calling thread (a full queue's caller-runs), counted as
+ * submitted and run.  Consumes the pool's reference. */
+static void run_inline(tp_pool *p, tp_future *f)
+{
+    pthread_mutex_lock(&p->mu);
+    p->ext_submitted++;
+    p->ext_started++;
+    pthread_mutex_unlock(&p->mu);
+    bool ran = tpi_future_run(f);
+    tpi_future_pool_release(f);
+    pthread_mutex_lock(&p->mu);
+    if (ran)
+        p->ext_completed++;
+    else
+        p->ext_dropped++;
+    pthread_mutex_unlock(&p->mu);
+    tpi_notify_if_idle(p);
+}
+
+enum { ROOM_OK = 0, ROOM_INLINE = 1 };
+
+/* Reserves room for up to *n tasks in a bounded pool (all of them in an
+ * unbounded one): on ROOM_OK, *n is how many may be queued now (>= 1).
+ * Returns ROOM_INLINE when the caller must run one task itself, or a TP_E*
+ * code.  May wait on space_cv (mu is taken for that).  `worker`: the
+ * caller is a worker of p.  *dl is computed on the first wait only, so
+ * that a long batch waits at most submit_timeout_ms in all. */
+static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
+                        bool *have_dl)
+{
+    for (;;) {
+        int stop = atomic_load_explicit(&p->stop_flag, memory_order_acquire);
+        if (stop == STOP_NOW || (stop == STOP_GRACEFUL && !worker))
+            return TP_ESHUTDOWN;
+        if (p->capacity == 0)
+            return ROOM_OK;
+        size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed);
+        while (q < p->capacity) {
+            size_t k = p->capacity - q < *n ? p->capacity - q : *n;
+            /* seq_cst with C of tpi_release_room() in one order. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &p->queued, &q, q + k, memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                *n = k;
+                return ROOM_OK;
+            }
+        }
+        /* A worker must not block on its own pool's queue: every worker
+         * could end up waiting for room only they can make. */
+        if (worker || p->on_full == TP_FULL_CALLER_RUNS)
+            return ROOM_INLINE;
+        if (p->on_full == TP_FULL_FAIL)
+            return TP_EFULL;
+        if (!*have_dl) {
+            *dl = tpi_deadline_after_ms(p->submit_timeout_ms);
+            *have_dl = true;
+        }
+        pthread_mutex_lock(&p->mu);
+        /* A and B: pair with C and D in tpi_release_room(). */
+        atomic_fetch_add_explicit(&p->space_waiters, 1, memory_order_seq_cst);
+        int rc = 0;
+        if (atomic_load_explicit(&p->queued, memory_order_seq_cst) >=
+                p->capacity &&
+            p->stopping == STOP_NONE)
+            rc = tpi_cond_wait(&p->space_cv, &p->mu, dl);
+        atomic_fetch_sub_explicit(&p->space_waiters, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&p->mu);
+        if (rc == ETIMEDOUT &&
+            atomic_load_explicit(&p->queued, memory_order_relaxed) >=
+                p->capacity)
+            return TP_EFULL;
+    }
+}
+
+/* Queues the chain of n tasks: on the worker's own deque if the caller
+ * is a worker of p, else in the injector.  Wakes sleepers.  `counted`: how
+ * many tasks they stand for (n, or a batch's job count).  Returns 0 (the
+ * chain is then empty), or TP_ESHUTDOWN (nothing queued) when an outside
+ * thread lost the race with a shutdown. */
+static int enqueue(tp_pool *p, tpi_list *chain, size_t n, size_t counted,
+                   int level)
+{
+    tpi_worker *self = tpi_on_worker_of(p) ? tpi_self : NULL;
+    if (self != NULL && level == TP_PRIORITY_NORMAL) {
+        tpi_bump(&self->count.submitted, counted);
+        tpi_list overflow = TPI_LIST_INIT;
+        size_t spilled = 0;
+        tp_future *f;
+        while ((f = tpi_list_pop(chain)) != NULL) {
+            if (!tpi_deque_push(&self->dq, f)) {
+                tpi_list_push(&overflow, f);
+                spilled++;
+            }
+        }
+        if (spilled > 0) {
+            tpi_worker *wake = NULL;
+            pthread_mutex_lock(&p->mu);
+            inject_locked(p, TP_PRIORITY_NORMAL, &overflow, spilled, &wake);
+            pthread_mutex_unlock(&p->mu);
+            tpi_unpark_list(wake);
+        }
+        /* A batch from a task (a parallel loop's helpers) wakes as many
+         * sleepers as it has tasks, not one that wakes the next. */
+        tpi_wake_some(p, n - spilled);
+        return 0;
+    }
+    /* From outside, or at another level: the injector of the level. */
+    tpi_worker *wake = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (self == NULL && p->stopping != STOP_NONE) {
+        /* The lock-free check in reserve_room() passed, but a shutdown has
+         * begun since: it may already have swept the queues for the last
+         * time, so the task must not go in. */
+        pthread_mutex_unlock(&p->mu);
+        return TP_ESHUTDOWN;
+    }
+    if (self != NULL)
+        tpi_bump(&self->count.submitted, counted);
+    else
+        p->ext_submitted += counted;
+    inject_locked(p, level, chain, n, &wake);
+    pthread_mutex_unlock(&p->mu);
+    tpi_unpark_list(wake);
+    return 0;
+}
+
+/* Frees the futures of a chain that was never published. */
+static void discard_chain(tpi_list *chain)
+{
+    tp_future *f;
+    while ((f = tpi_list_pop(chain)) != NULL)
+        tpi_future_discard(f);
+}
+
+/* `storage`: caller-provided memory for the task (tp_submit_inplace()),
+ * or NULL to allocate it.  `internal`: the library's own task (pool.h). */
+static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
+                      const tp_task_opts *o, tp_task_storage *storage,
+                      bool internal)
+{
+    if (p == NULL || fn == NULL)
+        return TP_EINVAL;
+    int level = TP_PRIORITY_NORMAL;
+    uint64_t deadline = 0;
+    if (o != NULL) {
+        if ((unsigned)o->priority > (unsigned)TP_PRIORITY_LOW)
+            return TP_EINVAL;
+        level = (int)o->priority;
+        if (o->start_deadline_ms >= 0) {
+            int64_t ms = o->start_deadline_ms;
+            if (ms > (int64_t)3155760000000) /* ~100 years */
+                ms = (int64_t)3155760000000;
+            deadline = tpi_now_ns() + (uint64_t)ms * 1000000u;
+        }
+    }
+    if (tpi_forked(p))
+        return TP_EFORKED;
+    bool worker = tpi_on_worker_of(p);
+    size_t n = 1;
+    bool have_dl = false;
+    tpi_deadline dl;
+    int rc = reserve_room(p, worker, &n, &dl, &have_dl);
+    if (rc < 0)
+        return rc;
+    tp_future *f;
+    if (storage != NULL) {
+        f = tpi_future_init(storage, fn, arg, p, 2);
+        f->inplace = true;
+    } else if ((f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1)) == NULL) {
+        if (rc == ROOM_OK)
+            tpi_release_room(p, 1);
+        return TP_ENOMEM;
+    }
+    f->prio = (uint8_t)level;
+    f->deadline_ns = deadline;
+    f->internal = internal;
+    f->queued = rc == ROOM_OK;
+    if (rc == ROOM_OK) {
+        tpi_list one = TPI_LIST_INIT;
+        tpi_list_push(&one, f);
+        if ((rc = enqueue(p, &one, 1, 1, level)) != 0) {
+            tpi_release_room(p, 1);
+            tpi_future_discard(f);
+            return rc;
+        }
+    }
+    if (out != NULL)
+        *out = f;
+    if (rc == ROOM_INLINE)
+        run_inline(p, f);
+    return 0;
+}
+
+int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg)
+{
+    return submit_one(pool, fn, arg, NULL, NULL, NULL, false);
+}
+
+int tp_submit_future(tp_pool *pool, tp_task_fn fn, void *arg, tp_future **out)
+{
+    if (out == NULL)
+        return TP_EINVAL;
+    return submit_one(pool, fn, arg, out, NULL, NULL, false);
+}
+
+_Static_assert(sizeof(tp_future) <= sizeof(tp_task_storage),
+               "TP_TASK_STORAGE_SIZE is too small for a task");
+_Static_assert(_Alignof(tp_future) <= _Alignof(tp_task_storage),
+               "tp_task_storage is not aligned enough for a task");
+
+int tp_submit_inplace(tp_pool *pool, tp_task_storage *storage, tp_task_fn fn,
+                      void *arg, const tp_task_opts *opts, tp_future **out)
+{
+    if (storage == NULL || out == NULL)
+        return TP_EINVAL;
+    return submit_one(pool, fn, arg, out, opts, storage, false);
+}
+
+int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
+                        tp_future **out)
+{
+    if (out == NULL)
+        return TP_EINVAL;
+    return submit_one(p, fn, arg, out, NULL, NULL, true);
+}
+
+static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
+                        tp_future **futures, size_t *accepted, bool internal);
+
+int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
+                              tp_future **futures, size_t *accepted)
+{
+    return submit_batch(p, jobs, n, futures, accepted, true);
+}
+
+int tp_task_opts_init(tp_task_opts *opts)
+{
+    if (opts == NULL)
+        return TP_EINVAL;
+    memset(opts, 0, sizeof *opts);
+    opts->priority = TP_PRIORITY_NORMAL;
+    opts->start_deadline_ms = -1;
+    return 0;
+}
+
+int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
+                 const tp_task_opts *opts, tp_future **out)
+{
+    return submit_one(pool, fn, arg, out, opts, NULL, false);
+}
+
+/* The batch path described with tpi_batch: one block, a few carriers. */
+static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
+{
+    size_t one = 1;
+    bool have_dl = false;
+    tpi_deadline dl;
+    int rc = reserve_room(p, tpi_on_worker_of(p), &one, &dl, &have_dl);
+    if (rc < 0)
+        return rc; /* unbounded: only a shutdown refuses */
+    if (n > (SIZE_MAX - sizeof(tpi_batch)) / sizeof(tp_job))
+        return TP_ENOMEM;
+    tpi_batch *b = tpi_malloc(sizeof *b + n * sizeof(tp_job));
+    if (b == NULL)
+        return TP_ENOMEM;
+    unsigned k = p->nthreads;
+    if (k > (n + TPI_BATCH_MIN - 1) / TPI_BATCH_MIN)
+        k = (unsigned)((n + TPI_BATCH_MIN - 1) / TPI_BATCH_MIN);
+    size_t chunk = n / ((size_t)p->nthreads * 8);
+    b->chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
+    b->n = n;
+    atomic_init(&b->next, 0);
+    atomic_init(&b->carriers, k);
+    tpi_list carriers = TPI_LIST_INIT;
+    for (unsigned i = 0; i < k; i++) {
+        tp_future *f = tpi_future_new(tpi_batch_carrier, b, p, 1);
+        if (f == NULL) {
+            discard_chain(&carriers);
+            tpi_free(b);
+            return TP_ENOMEM;
+        }
+        tpi_list_push(&carriers, f);
+    }
+    uint64_t id = tpi_ids_reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        b->jobs[i] = jobs[i];
+        b->jobs[i].id = id + i;
+    }
+    if ((rc = enqueue(p, &carriers, k, n, TP_PRIORITY_NORMAL)) != 0) {
+        discard_chain(&carriers);
+        tpi_free(b);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        jobs[i].id = id + i;
+    if (accepted != NULL)
+        *accepted = n;
+    return 0;
+}
+
+int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
+                    size_t *accepted)
+{
+    return submit_batch(p, jobs, n, futures, accepted, false);
+}
+
+/* One step of a batch: makes futures for the k jobs (room: as
+ * reserve_room() said; ROOM_INLINE means k == 1) as one chain, and queues
+ * it in one go or runs it here.  *made: how many were accepted, the first
+ * ones.  Returns 0, or why the rest were not (TP_ENOMEM, TP_ESHUTDOWN). */
+static int submit_part(tp_pool *p, tp_job *jobs, size_t k, int room,
+                       tp_future **futures, bool internal, size_t *made)
+{
+    tpi_list chain = TPI_LIST_INIT;
+    size_t m = 0;
+    for (; m < k; m++) {
+        tp_future *f =
+            tpi_future_new(jobs[m].fn, jobs[m].arg, p, futures ? 2 : 1);
+        if (f == NULL)
+            break;
+        jobs[m].id = f->id;
+        f->internal = internal;
+        f->queued = room == ROOM_OK;
+        if (futures != NULL)
+            futures[m] = f;
+        tpi_list_push(&chain, f);
+    }
+    *made = 0;
+    if (room == ROOM_OK && m < k)
+        tpi_release_room(p, k - m);
+    if (m > 0 && room == ROOM_INLINE) {
+        run_inline(p, tpi_list_pop(&chain));
+    } else if (m > 0) {
+        int rc = enqueue(p, &chain, m, m, TP_PRIORITY_NORMAL);
+        if (rc != 0) {
+            tpi_release_room(p, m);
+            discard_chain(&chain);
+            if (futures != NULL)
+                for (size_t i = 0; i < m; i++)
+                    futures[i] = NULL;
+            return rc;
+        }
+    }
+    *made = m;
+    return m < k ? TP_ENOMEM : 0;
+}
+
+/* `internal`: the library's own tasks (pool.h); a batch of them without
+ * futures becomes carriers, which are never handed to drop anyway. */
+static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
+                        tp_future **futures, size_t *accepted, bool internal)
+{
+    if (accepted != NULL)
+        *accepted = 0;
+    if (p == NULL || (jobs == NULL && n > 0))
+        return TP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].fn == NULL)
+            return TP_EINVAL;
+    if (tpi_forked(p))
+        return TP_EFORKED;
+    if (futures != NULL)
+        for (size_t i = 0; i < n; i++)
+            futures[i] = NULL;
+
+    if (futures == NULL && p->capacity == 0 && n >= TPI_BATCH_MIN)
+        return submit_jobs(p, jobs, n, accepted);
+
+    bool worker = tpi_on_worker_of(p);
+    bool have_dl = false;
+    tpi_deadline dl;
+    size_t done = 0; /* accepted so far, in order */
+    int rc = 0;
+    while (done < n && rc == 0) {
+        size_t k = n - done;
+        int room = reserve_room(p, worker, &k, &dl, &have_dl);
+        if (room < 0) {
+            rc = room;
+            break;
+        }
+        if (room == ROOM_INLINE)
+            k = 1;
+        size_t made = 0;
+        rc = submit_part(p, jobs + done, k, room,
+                         futures != NULL ? futures + done : NULL, internal,
+                         &made);
+        done += made;
+    }
+    if (accepted != NULL)
+        *accepted = done;
+    return rc;
+}
+
