@@ -12,6 +12,12 @@
 
 /* ---- counters ---------------------------------------------------------------- */
 
+/* How many of a worker's frames readers can see, for its depth. */
+static unsigned visible_frames(unsigned depth)
+{
+    return depth < TPI_FRAMES ? depth : TPI_FRAMES;
+}
+
 int tp_pool_stats_get(tp_pool *p, tp_pool_stats *s)
 {
     if (p == NULL || s == NULL)
@@ -72,13 +78,13 @@ int tp_pool_snapshot_get(tp_pool *p, tp_pool_snapshot *snap,
         tp_worker_info *info = &workers[i];
         unsigned depth =
             atomic_load_explicit(&w->depth_seen, memory_order_acquire);
-        unsigned top = depth < TPI_FRAMES ? depth : TPI_FRAMES;
+        unsigned top = visible_frames(depth);
         info->index = i;
         info->depth = depth;
-        info->running_task =
-            top == 0 ? 0
-                     : atomic_load_explicit(&w->frames[top - 1].task,
-                                            memory_order_relaxed);
+        info->running_task = 0;
+        if (top > 0)
+            info->running_task = atomic_load_explicit(&w->frames[top - 1].task,
+                                                      memory_order_relaxed);
         info->waiting_on = 0;
         for (unsigned d = top; d-- > 0 && info->waiting_on == 0;)
             info->waiting_on = atomic_load_explicit(&w->frames[d].waiting_on,
@@ -114,10 +120,8 @@ static size_t collect_edges(tp_pool *p, wait_edge *edges)
     size_t n = 0;
     for (unsigned i = 0; i < p->nthreads; i++) {
         tpi_worker *w = &p->workers[i];
-        unsigned depth =
-            atomic_load_explicit(&w->depth_seen, memory_order_acquire);
-        if (depth > TPI_FRAMES)
-            depth = TPI_FRAMES;
+        unsigned depth = visible_frames(
+            atomic_load_explicit(&w->depth_seen, memory_order_acquire));
         for (unsigned d = 0; d < depth; d++) {
             uint64_t on = atomic_load_explicit(&w->frames[d].waiting_on,
                                                memory_order_relaxed);
