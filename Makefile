@@ -1,6 +1,8 @@
 # Thin driver around CMake.  Each configuration builds in its own folder.
 #   make run          build and run the demo (the main job)
-#   make test         build and run every test: plain, ThreadSanitizer, ASan+UBSan
+#   make test         build and run every test (the steps: TEST_STEPS below)
+#                     and end with one line: N passed, M failed, and what
+#                     was skipped; fails if anything failed
 #   make bench        full benchmark run, writes docs/benchmarks.md
 #   make bench-quick  short benchmark run (smoke test)
 #   make install      build, then install (PREFIX=/usr/local, DESTDIR=staging)
@@ -10,7 +12,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all run build test test-dev test-tsan test-asan bench bench-quick clean
+.PHONY: all run build test test-dev test-tsan test-asan test-ubsan bench bench-quick clean
 
 all: build
 
@@ -21,21 +23,50 @@ build:
 run: build
 	./build/tpool_demo
 
-test: lint test-dev test-tsan test-asan fuzz-smoke helgrind-quick
-	@echo "all test configurations passed"
+# make test runs each step in turn, every one even after a failure, through
+# lint/summary.sh, which counts every CTest test of each configuration and
+# each other step as one item:
+#   test-dev        plain RelWithDebInfo build (build/): every test, the
+#                   public headers as C and C++, the installed package
+#   lint            clang-tidy and cppcheck
+#   test-tsan       ThreadSanitizer (build-tsan/)
+#   test-asan       AddressSanitizer with UBSan, Debug (build-asan/)
+#   test-ubsan      UBSan alone (build-ubsan/): sees misaligned allocations
+#                   that ASan's allocator hides
+#   fuzz-smoke      60 s of the fuzzer (skipped without clang)
+#   helgrind-quick  helgrind on most test programs (skipped without valgrind)
+# Each target can also be run alone.
+TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick
+SUMMARY = bash lint/summary.sh
+test:
+	@MAKE='$(MAKE)' $(SUMMARY) run $(TEST_STEPS)
 
-test-dev: build
-	cd build && $(CTEST) $(CTEST_FLAGS)
+# g++ (the headers' C++ check) and pkg-config (the consumer test's
+# pkg-config way) are installed before configuring when possible
+# (lint/need.sh); without them those tests are reported as skipped.
+test-dev:
+	@bash lint/need.sh g++ || echo "test-dev: no g++: the C++ check of the public headers will be skipped" >&2
+	@bash lint/need.sh pkg-config || echo "test-dev: no pkg-config: consumer_pkg_config will be skipped" >&2
+	@$(MAKE) --no-print-directory build
+	@$(SUMMARY) ctest plain build $(CTEST) $(CTEST_FLAGS)
 
 test-tsan:
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTPOOL_SANITIZE=thread >/dev/null
 	$(CMAKE) --build build-tsan -j$(JOBS)
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(CTEST) $(CTEST_FLAGS)
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	    $(SUMMARY) ctest tsan build-tsan $(CTEST) $(CTEST_FLAGS)
 
 test-asan:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTPOOL_SANITIZE=address >/dev/null
 	$(CMAKE) --build build-asan -j$(JOBS)
-	cd build-asan && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" $(CTEST) $(CTEST_FLAGS)
+	@ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+	    $(SUMMARY) ctest asan build-asan $(CTEST) $(CTEST_FLAGS)
+
+test-ubsan:
+	$(CMAKE) -S . -B build-ubsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTPOOL_SANITIZE=undefined >/dev/null
+	$(CMAKE) --build build-ubsan -j$(JOBS)
+	@UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+	    $(SUMMARY) ctest ubsan build-ubsan $(CTEST) $(CTEST_FLAGS)
 
 bench:
 	bash bench/run.sh full
@@ -75,7 +106,7 @@ docs:
 	echo "make docs: tpool $$version, 0 warnings: build/docs/html/index.html"
 
 clean:
-	rm -rf build build-tsan build-asan build-bench
+	rm -rf build build-tsan build-asan build-ubsan build-bench
 
 # Reliability checks (docs/reliability.md says what each one does):
 #   make lint         clang-tidy + cppcheck on src/, include/, the soak and
@@ -90,7 +121,7 @@ clean:
 SECONDS ?= 600
 .PHONY: lint soak fuzz fuzz-smoke helgrind helgrind-quick
 lint: build
-	bash lint/run.sh build
+	@$(SUMMARY) step lint bash lint/run.sh build
 
 soak: build
 	./build/tests/tpool_soak $(SECONDS)
@@ -99,10 +130,10 @@ fuzz:
 	bash fuzz/run.sh $(SECONDS)
 
 fuzz-smoke:
-	bash fuzz/run.sh 60 --smoke
+	@$(SUMMARY) step fuzz-smoke bash fuzz/run.sh 60 --smoke
 
 helgrind: build
 	bash lint/helgrind.sh build
 
 helgrind-quick: build
-	bash lint/helgrind.sh build --quick
+	@$(SUMMARY) step helgrind-quick bash lint/helgrind.sh build --quick

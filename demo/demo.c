@@ -131,9 +131,12 @@ int main(void)
     printf("  pool: %.0f ms   one by one: %.0f ms   speed-up: %.1fx\n\n",
            pooled, one_by_one, one_by_one / pooled);
 
-    /* CPU-bound: the default pool (2 x CPUs) against this thread alone. */
+    /* CPU-bound: one worker per online CPU (more would only add switching;
+     * see the guide's "Choosing the thread count"), against this thread
+     * alone. */
     tp_pool *cpu;
     tp_options_init(&o);
+    o.threads = cpus > 0 ? (unsigned)cpus : 1u;
     o.name = "cpu";
     if ((rc = tp_pool_create(&cpu, &o)) != 0)
         return fail("create", rc);

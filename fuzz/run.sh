@@ -19,7 +19,8 @@
 #
 # clang and libFuzzer are Debian packages (clang, libclang-rt-14-dev),
 # installed by lint/need.sh when missing and possible.  Without them
-# --smoke skips with a message (exit 0); a plain run fails.
+# --smoke skips with a message (exit 0; make test lists it as skipped); a
+# plain run fails.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 secs=${1:-600}

@@ -4,7 +4,9 @@
 #
 #   make helgrind        every program below (about 3.5 minutes)
 #   make helgrind-quick  --quick, part of make test (under a minute): the
-#                        same less the two stress-heavy ones, test_pool and
+#                        same less the stress-heavy ones, test_pool,
+#                        test_contracts (hundreds of pools created and
+#                        destroyed: over 5 minutes under helgrind) and
 #                        test_queue's contention_* cases, which take about
 #                        2.5 minutes each under helgrind
 # BUILD_DIR: build/, the plain RelWithDebInfo build.
@@ -70,7 +72,7 @@ for t in "$build"/tests/test_*; do
     name=${t##*/}
     case "$name" in
         test_queue | test_parallel | test_signals) continue ;;
-        test_pool) [ "$quick" = 1 ] && continue ;;
+        test_pool | test_contracts) [ "$quick" = 1 ] && continue ;;
     esac
     [ -x "$t" ] && locks+=("tests/$name")
 done

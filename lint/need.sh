@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# lint/need.sh TOOL... - make sure the checkers' tools are installed.
+# lint/need.sh TOOL... - make sure the tools the checks need are installed.
 #
-# TOOL is one of: clang-tidy cppcheck valgrind clang libfuzzer.  A missing
-# one is installed from Debian's packages when that is possible (root, and
-# apt-get present); otherwise the script names the packages and exits 1, so
-# that the caller can skip (fuzz) or fail (lint) with a clear message.
+# TOOL is one of: clang-tidy cppcheck valgrind clang libfuzzer g++
+# pkg-config.  A missing one is installed from Debian's packages when that
+# is possible (root, and apt-get present); otherwise the script names the
+# packages and exits 1, so that the caller can skip (fuzz, the C++ header
+# check, the pkg-config consumer test) or fail (lint) with a clear message.
 # Quiet when everything is there already.
 set -u
 
@@ -15,6 +16,8 @@ package_of() {
         valgrind) echo valgrind ;;
         clang) echo clang ;;
         libfuzzer) echo libclang-rt-14-dev ;; # Debian 12's clang is 14
+        g++) echo g++ ;;
+        pkg-config) echo pkg-config ;;
         *) echo "need.sh: unknown tool $1" >&2; exit 2 ;;
     esac
 }
@@ -35,7 +38,12 @@ have_libfuzzer() {
 }
 
 have() {
-    if [ "$1" = libfuzzer ]; then have_libfuzzer; else command -v "$1" >/dev/null 2>&1; fi
+    case "$1" in
+        libfuzzer) have_libfuzzer ;;
+        # pkgconf provides the same command under either name.
+        pkg-config) command -v pkg-config >/dev/null 2>&1 || command -v pkgconf >/dev/null 2>&1 ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
 }
 
 missing=()
