@@ -43,13 +43,19 @@
  * Blocking calls are not cut short by signal handlers: a wait resumes
  * after the handler returns and still ends at its original deadline.
  * After fork(), the child has none of the parent's worker threads: every
- * call on a pool created before the fork returns TP_EFORKED (except
- * tp_pool_destroy(), which frees the child's copy of it and returns 0), and
- * waiting on a future of such a pool that has not settled returns
- * TP_EFORKED instead of blocking for ever.  New pools work normally in the
- * child.  A tp_queue, like any mutex-based object, may be used after fork
- * by one of the two processes only if no other thread was inside one of its
- * calls at the moment of the fork.
+ * call on a pool created before the fork returns TP_EFORKED without doing
+ * anything (except tp_pool_destroy(), which frees the child's copy of it
+ * and returns 0), and a wait that only such a pool could end returns
+ * TP_EFORKED instead of blocking for ever: on a future of that pool that
+ * has not settled (or, in caller storage, that the pool has not yet let go
+ * of), on a future made from such futures that cannot settle before they
+ * do (tp_future_then(), tp_when_all(), tp_when_any(), before the fork or
+ * after), and in tp_waitset_next() when nothing left in the set can
+ * settle.  New pools work normally in the child.  A tp_queue, like any
+ * mutex-based object, may be used after fork by one of the two processes
+ * only if no other thread was inside one of its calls at the moment of the
+ * fork; for a tp_waitset, a worker settling one of its futures counts as
+ * being inside one.
  */
 #ifndef TPOOL_H
 #define TPOOL_H
@@ -626,7 +632,9 @@ TP_EXTERN int tp_waitset_add(tp_waitset *ws, tp_future *f);
  * stores it in *out, handing the caller the waitset's reference (release it
  * with tp_future_release()).  Thread-safe.
  * Errors: TP_EINVAL (NULL), TP_EEMPTY (no future left in the set),
- * TP_ETIMEDOUT. */
+ * TP_ETIMEDOUT, TP_EFORKED (in the child of a fork(): none is ready and
+ * every one left is of a pool created before the fork, so none will ever
+ * settle; with timeout 0, TP_ETIMEDOUT). */
 TP_EXTERN int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms,
                               tp_future **out);
 
@@ -731,9 +739,10 @@ TP_EXTERN int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn,
  * first input, in the order they settled, that did not complete: FAILED
  * with that input's tp_future_error() code, or CANCELLED (TP_EEXPIRED if
  * that input's start deadline passed).  Inputs that had already settled
- * when this is called count as settling first, in index order.  (So a
- * failure followed by a cancellation gives FAILED, and a cancellation
- * followed by a failure gives CANCELLED.)
+ * when this is called count as settling first, in index order, however
+ * the others settle while the call runs.  (So a failure followed by a
+ * cancellation gives FAILED, and a cancellation followed by a failure gives
+ * CANCELLED.)
  *
  * flags: 0 or TP_COMBINE_CANCEL_INPUTS.  An input may appear several times.
  *
@@ -811,8 +820,9 @@ typedef void (*tp_range_fn)(size_t lo, size_t hi, void *ctx);
  * tp_task_* functions called from it refer to whichever task runs that
  * chunk, so a body should not use them; it reports problems through ctx.
  * Thread-safe: any number of loops may run at once on one pool.
- * Errors: TP_EINVAL (pool or body NULL, begin > end).  An empty range
- * (begin == end) returns 0 without calling body. */
+ * Errors: TP_EINVAL (pool or body NULL, begin > end), TP_EFORKED (pool was
+ * created before a fork(): body is not called, whatever the range).  An
+ * empty range (begin == end) otherwise returns 0 without calling body. */
 TP_EXTERN int tp_parallel_for(tp_pool *pool, size_t begin, size_t end,
                               size_t grain, tp_range_fn body, void *ctx);
 
@@ -825,7 +835,8 @@ typedef void (*tp_map_fn)(void *item, size_t index, void *ctx);
  * elements; 0 chooses), with the same guarantees.  The array belongs to the
  * caller; fn may modify the element it is given.  Thread-safe.
  * Errors: TP_EINVAL (pool or fn NULL; array NULL or size 0 while n > 0;
- * n * size overflows size_t).  n == 0 returns 0 at once. */
+ * n * size overflows size_t), TP_EFORKED (as tp_parallel_for(), n == 0
+ * included).  n == 0 otherwise returns 0 at once. */
 TP_EXTERN int tp_parallel_map(tp_pool *pool, void *array, size_t n,
                               size_t size, size_t grain, tp_map_fn fn,
                               void *ctx);

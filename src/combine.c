@@ -27,16 +27,38 @@
  * tp_when_all() and tp_when_any() allocate one block (the combiner, with a
  * callback node per input) and a promise.  when_all counts inputs down; the
  * one that brings the count to zero settles the promise, from the first
- * input (in the order their callbacks ran) that did not complete, if any.
- * when_any: the first input callback to claim `pick` settles the promise.
- * So exactly one thread settles a given promise, as future.h requires
- * (tp_future_cancel() may race with it, which future.c allows).
+ * input that did not complete, if any: first among those that had settled
+ * when the call began, in index order, else in the order their callbacks
+ * ran.  when_any: the first input callback to claim `pick` settles the
+ * promise.  So exactly one thread settles a given promise, as future.h
+ * requires (tp_future_cancel() may race with it, which future.c allows).
+ *
+ * Which inputs had settled when the call began is decided once, before any
+ * callback is registered (settled_snapshot()), and not by the order of
+ * registration: an input still pending when its callback is registered may
+ * settle, and run that callback, before the callbacks of inputs further on
+ * that had settled long before are even registered (a cancelled input
+ * counting after a failure that came later).  when_all seeds `pick` with
+ * the snapshot's first input that did not complete, which no callback can
+ * then replace; when_any registers the snapshot's lowest settled input
+ * first, so that its callback, run at once, wins.
  *
  * Cancellation (TP_COMBINE_CANCEL_INPUTS) is a callback on the new future
  * itself: if it settles CANCELLED and the combinator did not settle it, the
  * inputs that have not settled are cancelled.  It is registered only when
  * the flag is given, so that without it settling the new future stays on
  * future.c's lock-free path when nobody else listens.
+ *
+ * After fork()
+ * ------------
+ * A future of a pool created before a fork never settles in the child (no
+ * worker of that pool exists there), and a wait on one says TP_EFORKED
+ * instead of blocking (wait.c, waitset.c: a future's `gen` is the process
+ * generation it can settle in).  A future made here inherits that from its
+ * inputs: it gets the generation of an input that has not settled if it
+ * cannot settle before that input does (then's source, any input of
+ * when_all, every input of when_any), so that a wait on it, or on one made
+ * from it in turn, does not block for ever either.
  *
  * Lifetime
  * --------
@@ -76,6 +98,7 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "fork.h"
 #include "future.h"
 #include "pool.h"
 
@@ -153,6 +176,13 @@ static void settle_like(tp_future *out, tp_future *from, void *result)
             tpi_future_settle(out, TP_PENDING, TP_CANCELLED);
         break;
     }
+}
+
+/* True if f is of an older process generation and has not settled:
+ * nothing in this process will settle it (see "After fork()"). */
+static bool stuck_after_fork(const tp_future *f, unsigned gen)
+{
+    return f->gen != gen && !tpi_future_done(f);
 }
 
 /* ---- continuations ------------------------------------------------------ */
@@ -269,6 +299,9 @@ int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
     n->fn = fn;
     n->ctx = ctx;
     n->flags = flags;
+    /* `out` cannot settle before the source does (see "After fork()"). */
+    if (stuck_after_fork(source, tpi_fork_generation()))
+        f->gen = source->gen;
     /* This call's, the source callback's chain, and on_out's. */
     atomic_init(&n->refs, cancel_source ? 3u : 2u);
     item_init(&n->on_source, then_source_settled);
@@ -302,8 +335,9 @@ struct combiner {
     size_t n;
     _Atomic size_t refs;    /* see "Lifetime" */
     _Atomic size_t pending; /* when_all: inputs whose callback has not run */
-    /* 0, or 1 + the index of: when_all, the first input (in callback
-     * order) that did not complete; when_any, the winner. */
+    /* 0, or 1 + the index of: when_all, the first input that did not
+     * complete (among those settled when the call began, in index order,
+     * else in callback order); when_any, the winner. */
     _Atomic size_t pick;
     comb_input in[];
 };
@@ -377,6 +411,62 @@ static void comb_out_settled(item *it)
     comb_unref(c);
 }
 
+/* Which inputs had settled when the call began, as one consistent view
+ * (see the top comment): passes over the inputs until two passes in a row
+ * count as many settled.  An input never goes back to pending, so a pass
+ * sees at least every input the pass before saw settled; equal counts mean
+ * equal sets, and then every input of the set had settled, and every other
+ * was still pending, at the moment between those two passes.  One pass
+ * would not do: it may find an input pending and then find settled a later
+ * one that settled only after it (a failure whose done-callback cancels
+ * another input), and count the second as settled before the first.  A
+ * pass that finds none settled, or all, is consistent by itself (at its
+ * start, or at its end).  Each further pass means that another input
+ * settled meanwhile, so there are at most n + 1.  (Acquire: an input seen
+ * settled makes visible whatever happened before it settled, such as an
+ * earlier input settling.)
+ * *settled receives the lowest index of an input settled then, *unfinished
+ * the lowest of those that did not complete; n where there is none. */
+static void settled_snapshot(tp_future *const *fs, size_t n, size_t *settled,
+                             size_t *unfinished)
+{
+    size_t before = SIZE_MAX;
+    for (;;) {
+        size_t count = 0;
+        *settled = *unfinished = n;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t s =
+                atomic_load_explicit(&fs[i]->state, memory_order_acquire);
+            if (!tpi_is_final(s))
+                continue;
+            count++;
+            if (*settled == n)
+                *settled = i;
+            if (*unfinished == n && tpi_state_of(s) != TP_COMPLETED)
+                *unfinished = i;
+        }
+        if (count == 0 || count == n || count == before)
+            return;
+        before = count;
+    }
+}
+
+/* The process generation a combined future can settle in (see "After
+ * fork()"): when_all settles only after every input, when_any as soon as
+ * one input that can settle here (or has settled) does. */
+static unsigned combined_gen(tp_future *const *fs, size_t n, bool any)
+{
+    unsigned gen = tpi_fork_generation();
+    for (size_t i = 0; i < n; i++) {
+        bool stuck = stuck_after_fork(fs[i], gen);
+        if (stuck && !any)
+            return fs[i]->gen;
+        if (!stuck && any)
+            return gen;
+    }
+    return any ? fs[0]->gen : gen;
+}
+
 static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
                    tp_future **out)
 {
@@ -390,6 +480,9 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
             return TP_EINVAL;
     if (n > (SIZE_MAX - sizeof(combiner)) / sizeof(comb_input))
         return TP_ENOMEM;
+    /* First of all, as close to the call's start as it can be. */
+    size_t settled, unfinished;
+    settled_snapshot(fs, n, &settled, &unfinished);
     combiner *c = tpi_malloc(sizeof(combiner) + n * sizeof(comb_input));
     if (c == NULL)
         return TP_ENOMEM;
@@ -404,12 +497,18 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
     c->flags = flags;
     c->any = any;
     c->n = n;
+    f->gen = combined_gen(fs, n, any);
     /* One per input callback, this call's, and on_out's. */
     atomic_init(&c->refs, n + 1 + (cancel ? 1 : 0));
     atomic_init(&c->pending, n);
-    atomic_init(&c->pick, 0);
+    /* when_all: the inputs settled before the call come first, whatever
+     * the order the callbacks run in; no callback can replace this pick. */
+    atomic_init(&c->pick, !any && unfinished < n ? unfinished + 1 : 0);
     item_init(&c->on_out, comb_out_settled);
-    size_t first = 0; /* registered first */
+    /* Registered first.  when_any: the lowest index among the inputs
+     * already settled wins; registering it first makes sure of that (its
+     * callback runs at once, before any other input's can). */
+    size_t first = any && settled < n ? settled : 0;
     for (size_t i = 0; i < n; i++) {
         comb_input *in = &c->in[i];
         item_init(&in->it, any ? any_input_settled : all_input_settled);
@@ -418,15 +517,6 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
         in->index = i;
         tp_future_retain(fs[i]);
     }
-    /* when_any: the lowest index among the inputs already settled wins;
-     * registering it first makes sure of that (its callback runs at once,
-     * before any other input's can). */
-    if (any)
-        for (size_t i = 0; i < n; i++)
-            if (tpi_future_done(fs[i])) {
-                first = i;
-                break;
-            }
     *out = f;
     if (cancel)
         tpi_future_add_callback(f, &c->on_out.cb);

@@ -47,13 +47,16 @@
 #include "fence.h"
 #include "tpool.h"
 
+/* The deque holds tasks (future.h) but never looks inside them. */
+typedef struct tpi_task tpi_task;
+
 #define TPI_DEQUE_CAP 4096 /* a power of two */
 #define TPI_CACHE_LINE 64
 
 typedef struct tpi_deque {
     _Alignas(TPI_CACHE_LINE) _Atomic int64_t top;    /* thieves' end */
     _Alignas(TPI_CACHE_LINE) _Atomic int64_t bottom; /* owner's end */
-    _Alignas(TPI_CACHE_LINE) _Atomic(tp_future *) slot[TPI_DEQUE_CAP];
+    _Alignas(TPI_CACHE_LINE) _Atomic(tpi_task *) slot[TPI_DEQUE_CAP];
 } tpi_deque;
 
 static inline void tpi_deque_init(tpi_deque *d)
@@ -65,7 +68,7 @@ static inline void tpi_deque_init(tpi_deque *d)
 }
 
 /* Owner only.  Returns false when full. */
-static inline bool tpi_deque_push(tpi_deque *d, tp_future *f)
+static inline bool tpi_deque_push(tpi_deque *d, tpi_task *f)
 {
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
@@ -78,7 +81,7 @@ static inline bool tpi_deque_push(tpi_deque *d, tp_future *f)
 }
 
 /* Owner only.  The newest task, or NULL when empty. */
-static inline tp_future *tpi_deque_pop(tpi_deque *d)
+static inline tpi_task *tpi_deque_pop(tpi_deque *d)
 {
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
     atomic_store_explicit(&d->bottom, b, memory_order_release);
@@ -88,7 +91,7 @@ static inline tp_future *tpi_deque_pop(tpi_deque *d)
         atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
         return NULL;
     }
-    tp_future *f = atomic_load_explicit(&d->slot[b & (TPI_DEQUE_CAP - 1)],
+    tpi_task *f = atomic_load_explicit(&d->slot[b & (TPI_DEQUE_CAP - 1)],
                                         memory_order_relaxed);
     if (t == b) { /* the last task: race the thieves for it */
         if (!atomic_compare_exchange_strong_explicit(
@@ -104,14 +107,14 @@ enum { TPI_STEAL_EMPTY = 0, TPI_STEAL_OK = 1, TPI_STEAL_RETRY = 2 };
 
 /* Any thread.  TPI_STEAL_OK with *out set, TPI_STEAL_EMPTY, or
  * TPI_STEAL_RETRY when it lost a race (the deque may still hold tasks). */
-static inline int tpi_deque_steal(tpi_deque *d, tp_future **out)
+static inline int tpi_deque_steal(tpi_deque *d, tpi_task **out)
 {
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
     tpi_fence();
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_acquire);
     if (t >= b)
         return TPI_STEAL_EMPTY;
-    tp_future *f = atomic_load_explicit(&d->slot[t & (TPI_DEQUE_CAP - 1)],
+    tpi_task *f = atomic_load_explicit(&d->slot[t & (TPI_DEQUE_CAP - 1)],
                                         memory_order_relaxed);
     if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
                                                  memory_order_seq_cst,

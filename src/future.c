@@ -91,11 +91,11 @@ static _Thread_local tpi_cache *tpi_tls_cache;
 void tpi_cache_attach(tpi_cache *c)
 {
     if (c == NULL && tpi_tls_cache != NULL) {
-        tp_future *f = tpi_tls_cache->head;
-        while (f != NULL) {
-            tp_future *next = f->next;
-            tpi_free(f);
-            f = next;
+        tpi_task *t = tpi_tls_cache->head;
+        while (t != NULL) {
+            tpi_task *next = t->next;
+            tpi_free(tpi_future_of(t));
+            t = next;
         }
         tpi_tls_cache->head = NULL;
         tpi_tls_cache->n = 0;
@@ -107,8 +107,8 @@ static void future_free(tp_future *f)
 {
     tpi_cache *c = tpi_tls_cache;
     if (c != NULL && c->n < TPI_CACHE_MAX) {
-        f->next = c->head;
-        c->head = f;
+        f->task.next = c->head;
+        c->head = &f->task;
         c->n++;
     } else {
         tpi_free(f);
@@ -129,15 +129,23 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     f->queued = false;
     f->pool_done = false;
     f->deadline_ns = 0;
-    f->id = new_id();
-    f->fn = fn;
-    f->arg = arg;
+    f->task.next = NULL;
+    f->task.fn = fn;
+    f->task.arg = arg;
+    f->task.idk = new_id() << 1 | 1u;
     f->result = NULL;
     f->pool = pool;
-    f->next = NULL;
     f->waiters = NULL;
     f->callbacks = NULL;
     return f;
+}
+
+void tpi_task_init(tpi_task *t, tp_task_fn fn, void *arg)
+{
+    t->next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->idk = new_id() << 1;
 }
 
 tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
@@ -146,7 +154,7 @@ tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
     tpi_cache *c = tpi_tls_cache;
     void *mem;
     if (c != NULL && c->head != NULL) {
-        mem = c->head;
+        mem = tpi_future_of(c->head);
         c->head = c->head->next;
         c->n--;
     } else if ((mem = tpi_malloc(sizeof(tp_future))) == NULL) {
@@ -338,8 +346,9 @@ bool tpi_future_start(tp_future *f)
 void tpi_future_execute(tp_future *f)
 {
     /* A waiting worker runs tasks nested: restore what it was running. */
-    tpi_running_ctx outer = tpi_running_enter(f, 0);
-    f->result = f->fn(f->arg);
+    tpi_running_ctx outer =
+        tpi_running_enter(f, tpi_future_id_of(f), f->pool);
+    f->result = f->task.fn(f->task.arg);
     tpi_running_leave(outer);
 
     tp_state to = TP_COMPLETED;
@@ -442,7 +451,7 @@ int tp_future_on_done(tp_future *f, tp_done_fn fn, void *ctx)
 
 uint64_t tp_future_id(const tp_future *f)
 {
-    return f == NULL ? 0 : f->id;
+    return f == NULL ? 0 : tpi_future_id_of(f);
 }
 
 tp_state tp_future_state(const tp_future *f)

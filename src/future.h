@@ -1,8 +1,12 @@
 /*
- * future.h - a task and its future, one object (internal).
+ * future.h - tasks, and a task with its future as one object (internal).
  *
- * A tp_future is the task (fn, arg) and the place its outcome lands.  The
- * pool queues the same object it hands out, so a submit allocates once.
+ * A tpi_task is what queues, workers and shutdowns handle: a link, fn, arg
+ * and id.  An ordinary task (tp_submit, batches without futures) is only
+ * that, 32 bytes.  A tp_future is a task and the place its outcome lands:
+ * it begins with its tpi_task, which is what the pool queues, so a submit
+ * with a future still allocates once.  The low bit of the task's `idk`
+ * word says which of the two a queued task is.
  *
  * State word.  `state` holds a tp_state in its low bits plus flags:
  *   TPI_F_LISTENERS  someone is registered (waiter or done-callback); the
@@ -86,11 +90,32 @@ typedef struct tpi_callback {
     bool heap; /* free after running */
 } tpi_callback;
 
+/* The queued part of every task. */
+typedef struct tpi_task {
+    struct tpi_task *next; /* queue link: its queue says who guards it */
+    tp_task_fn fn;
+    void *arg;
+    uint64_t idk;          /* id << 1, | 1 if the task is a tp_future */
+} tpi_task;
+
+static inline uint64_t tpi_task_id(const tpi_task *t)
+{
+    return t->idk >> 1;
+}
+
+static inline bool tpi_task_is_future(const tpi_task *t)
+{
+    return (t->idk & 1u) != 0;
+}
+
 struct tp_future {
+    tpi_task task;        /* first: a queued future is &f->task */
     _Atomic uint32_t state;
     _Atomic uint32_t refs;
     int error;            /* written by the running task, read once final */
-    unsigned gen;         /* process generation of its pool (fork.c) */
+    unsigned gen;         /* process generation (fork.c) in which it can
+                             settle: its pool's, or for a future made from
+                             others, that of a pending input */
     uint8_t prio;         /* tp_priority it was submitted with */
     bool inplace;         /* in caller storage: never freed here */
     bool internal;        /* the library's own task: never handed to a
@@ -100,22 +125,32 @@ struct tp_future {
     bool pool_done;       /* in-place: the pool's reference is gone
                              (future-table lock) */
     uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
-    uint64_t id;
-    tp_task_fn fn;
-    void *arg;
     void *result;         /* written by the running task, read once final */
     struct tp_pool *pool; /* the pool that runs it; valid until it settles */
-    struct tp_future *next;       /* link in the pool's injector */
     tpi_waiter *waiters;          /* future-table lock */
     tpi_callback *callbacks;      /* future-table lock; newest first */
 };
+
+/* The future a queued task is (tpi_task_is_future(t) must hold). */
+static inline tp_future *tpi_future_of(tpi_task *t)
+{
+    return (tp_future *)(void *)t;
+}
+
+static inline uint64_t tpi_future_id_of(const tp_future *f)
+{
+    return tpi_task_id(&f->task);
+}
+
+/* Makes t an ordinary task with a fresh id. */
+void tpi_task_init(tpi_task *t, tp_task_fn fn, void *arg);
 
 /* A thread's cache of free future objects.  Workers attach one so that
  * tasks submitted and finished on the pool's own threads (fork-join) are
  * recycled without a trip through the allocator; other threads allocate
  * and free directly. */
 typedef struct tpi_cache {
-    tp_future *head;
+    tpi_task *head; /* &f->task of free futures */
     unsigned n;
 } tpi_cache;
 
@@ -213,20 +248,28 @@ void tpi_future_add_callback(tp_future *f, tpi_callback *cb);
 void tpi_future_locks_acquire(void);
 void tpi_future_locks_release(void);
 
-/* The task currently running on this thread, or NULL. */
+/* The future of the task currently running on this thread, or NULL (none,
+ * or an ordinary task). */
 tp_future *tpi_current_task(void);
+
+/* The pool whose task this thread runs (ordinary or not), or NULL. */
+struct tp_pool *tpi_current_pool(void);
 
 /* Reserves n consecutive fresh ids and returns the first. */
 uint64_t tpi_ids_reserve(size_t n);
 
-/* What this thread is running: a task, and for a job of a batch (run by a
- * carrier task, see pool.c) the job's own id.  enter() returns the
- * previous context for leave() to restore. */
+/* What this thread is running: the future of the task (NULL for an
+ * ordinary task), the id it reports (the task's, or for a job of a batch
+ * run by a carrier the job's own), and its pool.  enter() returns the
+ * previous context for leave() to restore (a waiting worker runs tasks
+ * nested). */
 typedef struct tpi_running_ctx {
     tp_future *task;
-    uint64_t job_id;
+    uint64_t id;
+    struct tp_pool *pool;
 } tpi_running_ctx;
-tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t job_id);
+tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
+                                  struct tp_pool *pool);
 void tpi_running_leave(tpi_running_ctx saved);
 
 /* Non-zero if f (running) was asked to stop, by tp_future_cancel() or by an

@@ -1,5 +1,5 @@
 /*
- * list.h - an intrusive FIFO of tasks, linked through tp_future.next
+ * list.h - an intrusive FIFO of tasks, linked through tpi_task.next
  * (internal).
  *
  * The pool's injectors, the chains a submit builds before queueing them
@@ -16,7 +16,7 @@
 #include "future.h"
 
 typedef struct tpi_list {
-    tp_future *head, *tail;
+    tpi_task *head, *tail;
 } tpi_list;
 
 #define TPI_LIST_INIT {NULL, NULL}
@@ -27,7 +27,7 @@ static inline bool tpi_list_empty(const tpi_list *l)
 }
 
 /* Appends one task. */
-static inline void tpi_list_push(tpi_list *l, tp_future *f)
+static inline void tpi_list_push(tpi_list *l, tpi_task *f)
 {
     f->next = NULL;
     if (l->tail != NULL)
@@ -52,9 +52,9 @@ static inline void tpi_list_splice(tpi_list *l, tpi_list *from)
 }
 
 /* Takes the first task off (NULL if empty). */
-static inline tp_future *tpi_list_pop(tpi_list *l)
+static inline tpi_task *tpi_list_pop(tpi_list *l)
 {
-    tp_future *f = l->head;
+    tpi_task *f = l->head;
     if (f != NULL) {
         l->head = f->next;
         if (l->head == NULL)
@@ -70,7 +70,7 @@ static inline tpi_list tpi_list_take(tpi_list *l, size_t k)
     tpi_list out = TPI_LIST_INIT;
     if (k == 0 || l->head == NULL)
         return out;
-    tp_future *last = l->head;
+    tpi_task *last = l->head;
     for (size_t i = 1; i < k && last->next != NULL; i++)
         last = last->next;
     out.head = l->head;

@@ -32,6 +32,11 @@
  * are done.  Inside the pool, the same withdrawal means a loop never depends
  * on another worker, so nested loops cannot deadlock.
  *
+ * After fork().  A pool created before the fork has no workers in the
+ * child, and the call is refused there with TP_EFORKED before anything
+ * runs, as every call on such a pool is: running it all on the caller
+ * instead would hide that the pool is unusable, and only for loops.
+ *
  * Locks: `mu` of the state only guards `settled`; no other lock is taken
  * while it is held, and no user code runs under it.
  */
@@ -143,6 +148,8 @@ int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain,
 {
     if (pool == NULL || body == NULL || begin > end)
         return TP_EINVAL;
+    if (tpi_pool_forked(pool)) /* see the top comment */
+        return TP_EFORKED;
     size_t n = end - begin;
     if (n == 0)
         return 0;
@@ -150,8 +157,7 @@ int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain,
     /* Other threads that could help: the pool's workers, less the one
      * running this call if it is a task of this pool. */
     size_t others = tp_pool_size(pool);
-    tp_future *self = tpi_current_task();
-    if (self != NULL && self->pool == pool && others > 0)
+    if (tpi_current_pool() == pool && others > 0)
         others--;
     if (grain == 0)
         grain = auto_grain(n, others + 1);
@@ -232,10 +238,9 @@ int tp_parallel_map(tp_pool *pool, void *array, size_t n, size_t size,
 {
     if (pool == NULL || fn == NULL)
         return TP_EINVAL;
-    if (n == 0)
-        return 0;
-    if (array == NULL || size == 0 || n > SIZE_MAX / size)
+    if (n > 0 && (array == NULL || size == 0 || n > SIZE_MAX / size))
         return TP_EINVAL;
+    /* n == 0 too: the loop refuses a pool created before a fork(). */
     map_ctx m = {array, size, fn, ctx};
     return tp_parallel_for(pool, 0, n, grain, map_range, &m);
 }

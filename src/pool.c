@@ -81,6 +81,11 @@ void tpi_pool_settled_unrun(tp_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+bool tpi_pool_forked(const tp_pool *p)
+{
+    return tpi_forked(p);
+}
+
 bool tpi_pool_abort_requested(const tp_pool *p)
 {
     return p != NULL && atomic_load_explicit(&p->abort, memory_order_relaxed);
@@ -91,8 +96,7 @@ bool tpi_pool_abort_requested(const tp_pool *p)
  * shut down would then wait for itself. */
 static bool inside_pool(const tp_pool *p)
 {
-    tp_future *cur = tpi_current_task();
-    return tpi_on_worker_of(p) || (cur != NULL && cur->pool == p);
+    return tpi_on_worker_of(p) || tpi_current_pool() == p;
 }
 
 /* ---- creation ------------------------------------------------------------------ */
@@ -160,6 +164,7 @@ static void free_pool(tp_pool *p, unsigned parkers)
 {
     for (unsigned i = 0; i < parkers; i++)
         tpi_parker_destroy(&p->workers[i].parker);
+    tpi_taskmem_release(p->mem);
     pthread_cond_destroy(&p->state_cv);
     pthread_cond_destroy(&p->space_cv);
     pthread_mutex_destroy(&p->mu);
@@ -252,6 +257,8 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
         goto fail_space_cv;
     if ((rc = tpi_cond_init(&p->state_cv)) != 0)
         goto fail_state_cv;
+    if ((rc = tpi_taskmem_create(&p->mem)) != 0)
+        goto fail_taskmem;
     for (; parkers < p->nthreads; parkers++) {
         tpi_worker *w = &p->workers[parkers];
         tpi_deque_init(&w->dq);
@@ -277,6 +284,8 @@ fail_threads:
         stop_workers(p, threads);
     free_pool(p, parkers); /* the locks and the workers' array too */
     return tpi_errno_to_tp(rc);
+fail_taskmem:
+    pthread_cond_destroy(&p->state_cv);
 fail_state_cv:
     pthread_cond_destroy(&p->space_cv);
 fail_space_cv:
@@ -323,8 +332,8 @@ int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
 /* ---- shutdown ---------------------------------------------------------------------- */
 
 /* Takes every task out of the injector and the deques into *queued, and
- * the tasks workers cancelled during an abort into *aborted. */
-static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
+ * the tasks workers met during an abort into *aborted. */
+static void sweep(tp_pool *p, tpi_task **queued, tpi_task **aborted)
 {
     /* In queue order: the injector first to last, then each deque from
      * its oldest task. */
@@ -338,59 +347,77 @@ static void sweep(tp_pool *p, tp_future **queued, tp_future **aborted)
     p->aborted = NULL;
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->nthreads; i++) {
-        tp_future *f;
+        tpi_task *t;
         int rc;
-        while ((rc = tpi_deque_steal(&p->workers[i].dq, &f)) !=
+        while ((rc = tpi_deque_steal(&p->workers[i].dq, &t)) !=
                TPI_STEAL_EMPTY) {
             if (rc == TPI_STEAL_OK)
-                tpi_list_push(&all, f);
+                tpi_list_push(&all, t);
         }
     }
-    /* Nothing is counted here: each task is, when drop_all() settles it
-     * (a carrier's jobs when they are handed back). */
+    /* Nothing is counted here: drop_all() does it. */
     *queued = all.head;
 }
 
-/* Hands each task to drop (if not NULL) and drops the pool's reference.
- * `settle`: the tasks are pending and are cancelled here; only those this
- * call cancels are handed back (ones cancelled earlier by
- * tp_future_cancel() were reported to that caller). */
-static void drop_all(tp_pool *p, tp_future *list, bool settle,
-                     tp_drop_fn drop, void *ctx)
+/* Hands the jobs of a carrier's batch that nobody claimed to drop;
+ * returns how many. */
+static size_t drop_batch(tpi_task *carrier, tp_drop_fn drop, void *ctx)
 {
+    tpi_batch *b = carrier->arg;
+    size_t lo = tpi_batch_claim_rest(b);
+    size_t left = lo < b->n ? b->n - lo : 0;
+    for (size_t i = lo; i < b->n && drop != NULL; i++)
+        drop(&b->jobs[i], ctx);
+    tpi_batch_unref(b); /* b may be gone now */
+    return left;
+}
+
+/* Hands each task of the list to drop (if not NULL) and lets go of it.
+ * `settle`: the futures are pending and are cancelled here; only those
+ * this call cancels are handed back (ones cancelled earlier, by
+ * tp_future_cancel() or a deadline, went back to their caller then).
+ * Futures are counted by their settle (future.h, Accounting); ordinary
+ * tasks and the jobs of batches, which nobody else can settle, here. */
+static void drop_all(tp_pool *p, tpi_task *list, bool settle, tp_drop_fn drop,
+                     void *ctx)
+{
+    size_t plain = 0, jobs = 0;
     while (list != NULL) {
-        tp_future *f = list;
-        list = f->next;
-        if (f->fn == tpi_batch_carrier) {
-            /* The jobs nobody claimed are this shutdown's to hand back. */
-            tpi_batch *b = f->arg;
-            size_t lo = tpi_batch_claim_rest(b);
-            for (size_t i = lo; i < b->n && drop != NULL; i++)
-                drop(&b->jobs[i], ctx);
-            if (lo < b->n) {
-                pthread_mutex_lock(&p->mu);
-                p->ext_started += b->n - lo;
-                p->ext_dropped += b->n - lo;
-                pthread_mutex_unlock(&p->mu);
+        tpi_task *t = list;
+        list = t->next;
+        if (!tpi_task_is_future(t)) {
+            if (t->fn == tpi_batch_carrier) {
+                jobs += drop_batch(t, drop, ctx);
+            } else {
+                plain++;
+                if (drop != NULL) {
+                    tp_job job = {t->fn, t->arg, tpi_task_id(t)};
+                    drop(&job, ctx);
+                }
             }
-            tpi_batch_unref(b);
-            tpi_future_pool_release(f);
+            tpi_task_free(p, t);
             continue;
         }
-        /* The settle accounts for the task (pool.h); one that fails was
-         * settled, and accounted for, by someone else. */
+        tp_future *f = tpi_future_of(t);
         bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
         if (ours && drop != NULL && !f->internal) {
-            tp_job job = {f->fn, f->arg, f->id};
+            tp_job job = {t->fn, t->arg, tpi_task_id(t)};
             drop(&job, ctx);
         }
         tpi_future_pool_release(f);
     }
+    if (plain + jobs == 0)
+        return;
+    tpi_release_room(p, plain);
+    pthread_mutex_lock(&p->mu);
+    p->ext_started += plain + jobs;
+    p->ext_dropped += plain + jobs;
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void cancel_queued(tp_pool *p, tp_drop_fn drop, void *ctx)
 {
-    tp_future *queued, *aborted;
+    tpi_task *queued, *aborted;
     sweep(p, &queued, &aborted);
     drop_all(p, queued, true, drop, ctx);
     drop_all(p, aborted, false, drop, ctx);

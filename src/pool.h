@@ -61,6 +61,10 @@ int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
  * in tp_pool_destroy() until every accepted task is accounted for. */
 void tpi_pool_settled_unrun(tp_pool *p);
 
+/* Whether p was created before a fork() (this is the child): every call
+ * on it is then refused with TP_EFORKED. */
+bool tpi_pool_forked(const tp_pool *p);
+
 /* Non-zero once an immediate shutdown of the pool has begun. */
 bool tpi_pool_abort_requested(const tp_pool *p);
 

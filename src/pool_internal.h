@@ -159,12 +159,16 @@
 /* A worker serves the low level before anything else once it has started
  * this many tasks since it last did: low tasks cannot starve. */
 #define TPI_LOW_EVERY 32
+/* Free ordinary tasks move between threads this many at a time. */
+#define TPI_MEM_BATCH 128
 /* Frames of a worker's stack of running tasks that readers can see. */
 #define TPI_FRAMES 64
 
 enum { STOP_NONE = 0, STOP_GRACEFUL, STOP_NOW };
 
 /* ---- structures ----------------------------------------------------------- */
+
+typedef struct tpi_taskmem tpi_taskmem; /* taskmem.c */
 
 /* A FIFO of tasks submitted from outside the pool, or at a priority other
  * than normal.  The list is guarded by the pool's mu; len is also read
@@ -203,6 +207,8 @@ typedef struct tpi_worker_own {
     unsigned since_low; /* tasks started since the low level was served */
     unsigned nframes;   /* tasks on its stack (frames[] holds the first) */
     tpi_cache cache;    /* recycled futures */
+    tpi_task *free_tasks; /* ordinary tasks' memory (taskmem.c) */
+    unsigned nfree;
 } tpi_worker_own;
 
 /* Padded on purpose: the deque's ends and the owner's part each have cache
@@ -250,7 +256,7 @@ struct tp_pool {
     /* Tasks run inline by submitters, and tasks settled without running
      * by any thread (tpi_pool_settled_unrun) (mu). */
     uint64_t ext_started, ext_completed, ext_dropped;
-    tp_future *aborted;         /* cancelled by workers during abort (mu) */
+    tpi_task *aborted;          /* met by workers during an abort (mu) */
     int stopping;               /* (mu); workers read stop_flag */
     _Atomic int stop_flag;
     _Atomic bool abort;
@@ -268,6 +274,8 @@ struct tp_pool {
     void *hook_ctx;
     size_t stack_size;          /* 0: the system's default */
     char name[16]; /* prefix: the kernel keeps 15 bytes of a name */
+
+    tpi_taskmem *mem;           /* memory of ordinary tasks (taskmem.c) */
 };
 
 /* ---- batches of ordinary tasks ---------------------------------------------
@@ -281,8 +289,8 @@ struct tp_pool {
  * statistics and sees its own id in tp_task_id().  When an immediate
  * shutdown meets a carrier, the jobs nobody has claimed yet are claimed at
  * once and handed to the drop function one by one.  The last carrier to
- * finish frees the block.  Carriers never settle: they are recognised by
- * their fn (tpi_batch_carrier) wherever a task is taken.
+ * finish frees the block.  Carriers are ordinary tasks (no future),
+ * recognised by their fn (tpi_batch_carrier) wherever a task is taken.
  */
 typedef struct tpi_batch {
     _Atomic size_t next;       /* first job not claimed yet */
@@ -349,5 +357,14 @@ void tpi_notify_if_idle(tp_pool *p);
 
 /* submit.c: k tasks of a bounded pool left the queue. */
 void tpi_release_room(tp_pool *p, size_t k);
+
+/* taskmem.c: memory for an ordinary task of p (NULL when out of memory),
+ * and its return once the task has run or been dropped; the pool's
+ * memory for them (create returns 0 or an errno value), which the pool
+ * releases when it is destroyed. */
+tpi_task *tpi_task_alloc(tp_pool *p);
+void tpi_task_free(tp_pool *p, tpi_task *t);
+int tpi_taskmem_create(tpi_taskmem **out);
+void tpi_taskmem_release(tpi_taskmem *m);
 
 #endif

@@ -87,13 +87,22 @@ static void wake_one(tp_pool *p)
 
 /* ---- running a task ----------------------------------------------------------- */
 
-/* Runs (or, during an abort, cancels) a task this worker has taken, and
- * drops the pool's reference. */
-static void run_carrier(tpi_worker *w, tp_future *f)
+/* Puts a task an abort met on the list the shutdown thread hands to the
+ * drop function. */
+static void push_aborted(tp_pool *p, tpi_task *t)
+{
+    pthread_mutex_lock(&p->mu);
+    t->next = p->aborted;
+    p->aborted = t;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Runs the jobs of a batch this carrier can claim, then lets go of it. */
+static void run_carrier(tpi_worker *w, tpi_task *t)
 {
     tp_pool *p = w->pool;
-    tpi_batch *b = f->arg;
-    tpi_running_ctx outer = tpi_running_enter(f, 0);
+    tpi_batch *b = t->arg;
+    tpi_running_ctx outer = tpi_running_enter(NULL, 0, p);
     while (!atomic_load_explicit(&p->abort, memory_order_relaxed)) {
         size_t lo = atomic_fetch_add_explicit(&b->next, b->chunk,
                                               memory_order_relaxed);
@@ -102,7 +111,7 @@ static void run_carrier(tpi_worker *w, tp_future *f)
         size_t hi = b->n - lo < b->chunk ? b->n : lo + b->chunk;
         tpi_bump(&w->count.started, hi - lo);
         for (size_t i = lo; i < hi; i++) {
-            tpi_running_enter(f, b->jobs[i].id);
+            tpi_running_enter(NULL, b->jobs[i].id, p);
             b->jobs[i].fn(b->jobs[i].arg);
         }
         tpi_bump(&w->count.completed, hi - lo);
@@ -111,14 +120,29 @@ static void run_carrier(tpi_worker *w, tp_future *f)
     if (atomic_load_explicit(&p->abort, memory_order_relaxed) &&
         atomic_load_explicit(&b->next, memory_order_relaxed) < b->n) {
         /* Jobs left: the shutdown thread hands them to its drop function. */
-        pthread_mutex_lock(&p->mu);
-        f->next = p->aborted;
-        p->aborted = f;
-        pthread_mutex_unlock(&p->mu);
+        push_aborted(p, t);
         return;
     }
     tpi_batch_unref(b);
-    tp_future_release(f);
+    tpi_task_free(p, t);
+}
+
+/* Runs an ordinary task (or, during an abort, gives it to the shutdown
+ * thread, which counts it and hands it to drop). */
+static void run_plain(tpi_worker *w, tpi_task *t)
+{
+    tp_pool *p = w->pool;
+    if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
+        push_aborted(p, t);
+        return;
+    }
+    tpi_bump(&w->count.started, 1);
+    tpi_release_room(p, 1);
+    tpi_running_ctx outer = tpi_running_enter(NULL, tpi_task_id(t), p);
+    t->fn(t->arg);
+    tpi_running_leave(outer);
+    tpi_task_free(p, t);
+    tpi_bump(&w->count.completed, 1);
 }
 
 /* Frames: entered when a task starts on the worker, left when it ends. */
@@ -148,34 +172,35 @@ uint64_t tpi_worker_set_waiting(tpi_worker *w, uint64_t id)
                                     memory_order_relaxed);
 }
 
-static void run_taken_framed(tpi_worker *w, tp_future *f);
+static void run_future(tpi_worker *w, tp_future *f);
 
-static void run_taken(tpi_worker *w, tp_future *f)
+/* Runs a task this worker has taken, whatever its kind, in a frame that
+ * tp_pool_snapshot_get() can see. */
+static void run_taken(tpi_worker *w, tpi_task *t)
 {
-    frame_enter(w, f->id);
-    run_taken_framed(w, f);
+    frame_enter(w, tpi_task_id(t));
+    if (tpi_task_is_future(t))
+        run_future(w, tpi_future_of(t));
+    else if (t->fn == tpi_batch_carrier)
+        run_carrier(w, t);
+    else
+        run_plain(w, t);
     frame_leave(w);
 }
 
-static void run_taken_framed(tpi_worker *w, tp_future *f)
+/* Runs (or, during an abort, cancels) a task with a future, and drops the
+ * pool's reference. */
+static void run_future(tpi_worker *w, tp_future *f)
 {
     tp_pool *p = w->pool;
-    if (f->fn == tpi_batch_carrier) {
-        run_carrier(w, f);
-        return;
-    }
     if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
         /* Cancelled here (the settle accounts for it) so that its waiters
          * wake now; handed to the drop function by the shutdown thread
          * later. */
-        if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED)) {
-            pthread_mutex_lock(&p->mu);
-            f->next = p->aborted;
-            p->aborted = f;
-            pthread_mutex_unlock(&p->mu);
-        } else {
+        if (tpi_future_settle(f, TP_PENDING, TP_CANCELLED))
+            push_aborted(p, &f->task);
+        else
             tpi_future_pool_release(f);
-        }
         return;
     }
     /* A task that missed its start deadline settles without running. */
@@ -210,7 +235,7 @@ static uint64_t next_rand(tpi_worker *w)
  * normal level it takes a batch and pushes the rest on w's deque (empty
  * when this is called), where other workers can steal them; from the
  * other levels one task at a time, so that their order holds. */
-static tp_future *take_injected(tpi_worker *w, int level)
+static tpi_task *take_injected(tpi_worker *w, int level)
 {
     tp_pool *p = w->pool;
     tpi_injector *q = &p->inj[level];
@@ -229,22 +254,22 @@ static tp_future *take_injected(tpi_worker *w, int level)
     tpi_list got = tpi_list_take(&q->list, k);
     atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
-    tp_future *first = tpi_list_pop(&got);
+    tpi_task *first = tpi_list_pop(&got);
     if (first == NULL || tpi_list_empty(&got))
         return first;
-    tp_future *rest = got.head;
+    tpi_task *rest = got.head;
     /* The owner pops its deque newest first: push the rest last to first,
      * so that it runs them in submission order (thieves, taking the oldest
      * push, get the batch's last tasks). */
-    tp_future *rev = NULL;
+    tpi_task *rev = NULL;
     while (rest != NULL) {
-        tp_future *next = rest->next;
+        tpi_task *next = rest->next;
         rest->next = rev;
         rev = rest;
         rest = next;
     }
     while (rev != NULL) {
-        tp_future *next = rev->next;
+        tpi_task *next = rev->next;
         rev->next = NULL;
         tpi_deque_push(&w->dq, rev); /* fits: the deque was empty */
         rev = next;
@@ -253,7 +278,7 @@ static tp_future *take_injected(tpi_worker *w, int level)
     return first;
 }
 
-static tp_future *steal_any(tpi_worker *w)
+static tpi_task *steal_any(tpi_worker *w)
 {
     tp_pool *p = w->pool;
     unsigned n = p->nthreads;
@@ -266,7 +291,7 @@ static tp_future *steal_any(tpi_worker *w)
             tpi_worker *v = &p->workers[(start + i) % n];
             if (v == w)
                 continue;
-            tp_future *f;
+            tpi_task *f;
             int rc = tpi_deque_steal(&v->dq, &f);
             if (rc == TPI_STEAL_OK) {
                 tpi_bump(&w->count.stolen, 1);
@@ -280,42 +305,42 @@ static tp_future *steal_any(tpi_worker *w)
     return NULL;
 }
 
-static tp_future *counted(tpi_worker *w, tp_future *f)
+/* Counts a start for the low level's turn; `low`: t came from there. */
+static tpi_task *counted(tpi_worker *w, tpi_task *t, bool low)
 {
-    if (f != NULL)
-        w->own.since_low = f->prio == TP_PRIORITY_LOW ? 0 : w->own.since_low + 1;
-    return f;
+    if (t != NULL)
+        w->own.since_low = low ? 0 : w->own.since_low + 1;
+    return t;
 }
 
 /* Work a worker takes before its own: a low task if the low level is due
  * (TPI_LOW_EVERY starts since the last one, whatever they were: so the
  * bound holds under a stream of high tasks too), else a high one; then
  * its own deque. */
-static tp_future *find_local(tpi_worker *w)
+static tpi_task *find_local(tpi_worker *w)
 {
-    tp_future *f = NULL;
-    if (w->own.since_low >= TPI_LOW_EVERY)
-        f = take_injected(w, TP_PRIORITY_LOW);
-    if (f == NULL)
-        f = take_injected(w, TP_PRIORITY_HIGH);
-    if (f == NULL)
-        f = tpi_deque_pop(&w->dq);
-    return counted(w, f);
+    tpi_task *t = NULL;
+    if (w->own.since_low >= TPI_LOW_EVERY &&
+        (t = take_injected(w, TP_PRIORITY_LOW)) != NULL)
+        return counted(w, t, true);
+    if ((t = take_injected(w, TP_PRIORITY_HIGH)) == NULL)
+        t = tpi_deque_pop(&w->dq);
+    return counted(w, t, false);
 }
 
 /* One look for work, in priority order: find_local(), then, if allowed,
  * the normal injector, the other workers' deques and the low level. */
-static tp_future *find_work(tpi_worker *w, bool elsewhere)
+static tpi_task *find_work(tpi_worker *w, bool elsewhere)
 {
     if (!elsewhere)
-        return counted(w, tpi_deque_pop(&w->dq));
-    tp_future *f = find_local(w);
-    if (f != NULL)
-        return f;
-    if ((f = take_injected(w, TP_PRIORITY_NORMAL)) == NULL &&
-        (f = steal_any(w)) == NULL)
-        f = take_injected(w, TP_PRIORITY_LOW);
-    return counted(w, f);
+        return counted(w, tpi_deque_pop(&w->dq), false);
+    tpi_task *t = find_local(w);
+    if (t != NULL)
+        return t;
+    if ((t = take_injected(w, TP_PRIORITY_NORMAL)) != NULL ||
+        (t = steal_any(w)) != NULL)
+        return counted(w, t, false);
+    return counted(w, take_injected(w, TP_PRIORITY_LOW), true);
 }
 
 /* Whether any queue holds a task (R1 of the claim in pool_internal.h). */
@@ -381,10 +406,10 @@ static void name_thread(const tpi_worker *w)
  * bursts.  While a worker searches, submitters need not wake anyone
  * (pool_internal.h); yielding between rounds leaves the CPU to them when
  * threads outnumber cores.  Returns a task, or NULL. */
-static tp_future *search(tpi_worker *w)
+static tpi_task *search(tpi_worker *w)
 {
     tp_pool *p = w->pool;
-    tp_future *f = NULL;
+    tpi_task *f = NULL;
     /* seq_cst: a submitter's R2 that reads this skips its wake. */
     atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
     for (int i = 0; i < TPI_SEARCH_ROUNDS && f == NULL; i++) {
@@ -420,7 +445,7 @@ void *tpi_worker_main(void *arg)
     pthread_mutex_unlock(&p->mu);
 
     for (;;) {
-        tp_future *f = find_local(w);
+        tpi_task *f = find_local(w);
         if (f == NULL) {
             /* Out of local work: perhaps the whole pool is. */
             tpi_notify_if_idle(p);
@@ -453,7 +478,7 @@ tpi_parker *tpi_worker_parker(tpi_worker *w)
 bool tpi_worker_help(tpi_worker *w)
 {
     bool elsewhere = w->own.depth < TPI_MAX_HELP_DEPTH;
-    tp_future *f = find_work(w, elsewhere);
+    tpi_task *f = find_work(w, elsewhere);
     if (f == NULL)
         return false;
     w->own.depth++;

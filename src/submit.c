@@ -76,14 +76,23 @@ static void inject_locked(tp_pool *p, int level, tpi_list *chain, size_t n,
 
 /* Runs f on the calling thread (a full queue's caller-runs), counted as
  * submitted and run.  Consumes the pool's reference. */
-static void run_inline(tp_pool *p, tp_future *f)
+static void run_inline(tp_pool *p, tpi_task *t)
 {
     pthread_mutex_lock(&p->mu);
     p->ext_submitted++;
     p->ext_started++;
     pthread_mutex_unlock(&p->mu);
-    bool ran = tpi_future_run(f);
-    tpi_future_pool_release(f);
+    bool ran = true;
+    if (tpi_task_is_future(t)) {
+        tp_future *f = tpi_future_of(t);
+        ran = tpi_future_run(f);
+        tpi_future_pool_release(f);
+    } else {
+        tpi_running_ctx outer = tpi_running_enter(NULL, tpi_task_id(t), p);
+        t->fn(t->arg);
+        tpi_running_leave(outer);
+        tpi_task_free(p, t);
+    }
     pthread_mutex_lock(&p->mu);
     if (ran)
         p->ext_completed++;
@@ -161,10 +170,10 @@ static int enqueue(tp_pool *p, tpi_list *chain, size_t n, size_t counted,
         tpi_bump(&self->count.submitted, counted);
         tpi_list overflow = TPI_LIST_INIT;
         size_t spilled = 0;
-        tp_future *f;
-        while ((f = tpi_list_pop(chain)) != NULL) {
-            if (!tpi_deque_push(&self->dq, f)) {
-                tpi_list_push(&overflow, f);
+        tpi_task *t;
+        while ((t = tpi_list_pop(chain)) != NULL) {
+            if (!tpi_deque_push(&self->dq, t)) {
+                tpi_list_push(&overflow, t);
                 spilled++;
             }
         }
@@ -200,12 +209,15 @@ static int enqueue(tp_pool *p, tpi_list *chain, size_t n, size_t counted,
     return 0;
 }
 
-/* Frees the futures of a chain that was never published. */
-static void discard_chain(tpi_list *chain)
+/* Frees the tasks of a chain that was never published. */
+static void discard_chain(tp_pool *p, tpi_list *chain)
 {
-    tp_future *f;
-    while ((f = tpi_list_pop(chain)) != NULL)
-        tpi_future_discard(f);
+    tpi_task *t;
+    while ((t = tpi_list_pop(chain)) != NULL)
+        if (tpi_task_is_future(t))
+            tpi_future_discard(tpi_future_of(t));
+        else
+            tpi_task_free(p, t);
 }
 
 /* `storage`: caller-provided memory for the task (tp_submit_inplace()),
@@ -238,33 +250,46 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     int rc = reserve_room(p, worker, &n, &dl, &have_dl);
     if (rc < 0)
         return rc;
-    tp_future *f;
-    if (storage != NULL) {
-        f = tpi_future_init(storage, fn, arg, p, 2);
-        f->inplace = true;
-    } else if ((f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1)) == NULL) {
-        if (rc == ROOM_OK)
-            tpi_release_room(p, 1);
-        return TP_ENOMEM;
+    tpi_task *t;
+    tp_future *f = NULL;
+    if (out == NULL && storage == NULL && deadline == 0) {
+        /* No future wanted: the small ordinary task. */
+        if ((t = tpi_task_alloc(p)) == NULL)
+            goto no_memory;
+        tpi_task_init(t, fn, arg);
+    } else {
+        if (storage != NULL) {
+            f = tpi_future_init(storage, fn, arg, p, 2);
+            f->inplace = true;
+        } else if ((f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1)) ==
+                   NULL) {
+            goto no_memory;
+        }
+        f->prio = (uint8_t)level;
+        f->deadline_ns = deadline;
+        f->internal = internal;
+        f->queued = rc == ROOM_OK;
+        t = &f->task;
     }
-    f->prio = (uint8_t)level;
-    f->deadline_ns = deadline;
-    f->internal = internal;
-    f->queued = rc == ROOM_OK;
     if (rc == ROOM_OK) {
         tpi_list one = TPI_LIST_INIT;
-        tpi_list_push(&one, f);
+        tpi_list_push(&one, t);
         if ((rc = enqueue(p, &one, 1, 1, level)) != 0) {
             tpi_release_room(p, 1);
-            tpi_future_discard(f);
+            discard_chain(p, &one);
             return rc;
         }
     }
     if (out != NULL)
         *out = f;
     if (rc == ROOM_INLINE)
-        run_inline(p, f);
+        run_inline(p, t);
     return 0;
+
+no_memory:
+    if (rc == ROOM_OK)
+        tpi_release_room(p, 1);
+    return TP_ENOMEM;
 }
 
 int tp_submit(tp_pool *pool, tp_task_fn fn, void *arg)
@@ -349,13 +374,14 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
     atomic_init(&b->carriers, k);
     tpi_list carriers = TPI_LIST_INIT;
     for (unsigned i = 0; i < k; i++) {
-        tp_future *f = tpi_future_new(tpi_batch_carrier, b, p, 1);
-        if (f == NULL) {
-            discard_chain(&carriers);
+        tpi_task *t = tpi_task_alloc(p);
+        if (t == NULL) {
+            discard_chain(p, &carriers);
             tpi_free(b);
             return TP_ENOMEM;
         }
-        tpi_list_push(&carriers, f);
+        tpi_task_init(t, tpi_batch_carrier, b);
+        tpi_list_push(&carriers, t);
     }
     uint64_t id = tpi_ids_reserve(n);
     for (size_t i = 0; i < n; i++) {
@@ -363,7 +389,7 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
         b->jobs[i].id = id + i;
     }
     if ((rc = enqueue(p, &carriers, k, n, TP_PRIORITY_NORMAL)) != 0) {
-        discard_chain(&carriers);
+        discard_chain(p, &carriers);
         tpi_free(b);
         return rc;
     }
@@ -390,16 +416,22 @@ static int submit_part(tp_pool *p, tp_job *jobs, size_t k, int room,
     tpi_list chain = TPI_LIST_INIT;
     size_t m = 0;
     for (; m < k; m++) {
-        tp_future *f =
-            tpi_future_new(jobs[m].fn, jobs[m].arg, p, futures ? 2 : 1);
-        if (f == NULL)
-            break;
-        jobs[m].id = f->id;
-        f->internal = internal;
-        f->queued = room == ROOM_OK;
-        if (futures != NULL)
+        tpi_task *t;
+        if (futures == NULL) {
+            if ((t = tpi_task_alloc(p)) == NULL)
+                break;
+            tpi_task_init(t, jobs[m].fn, jobs[m].arg);
+        } else {
+            tp_future *f = tpi_future_new(jobs[m].fn, jobs[m].arg, p, 2);
+            if (f == NULL)
+                break;
+            f->internal = internal;
+            f->queued = room == ROOM_OK;
             futures[m] = f;
-        tpi_list_push(&chain, f);
+            t = &f->task;
+        }
+        jobs[m].id = tpi_task_id(t);
+        tpi_list_push(&chain, t);
     }
     *made = 0;
     if (room == ROOM_OK && m < k)
@@ -410,7 +442,7 @@ static int submit_part(tp_pool *p, tp_job *jobs, size_t k, int room,
         int rc = enqueue(p, &chain, m, m, TP_PRIORITY_NORMAL);
         if (rc != 0) {
             tpi_release_room(p, m);
-            discard_chain(&chain);
+            discard_chain(p, &chain);
             if (futures != NULL)
                 for (size_t i = 0; i < m; i++)
                     futures[i] = NULL;

@@ -12,26 +12,30 @@
 #include "future.h"
 #include "pool.h"
 
-static _Thread_local tp_future *tpi_running; /* task run by this thread */
-static _Thread_local uint64_t tpi_job_id;     /* a batch job's own id */
+/* What this thread runs (see tpi_running_ctx); all zero when nothing. */
+static _Thread_local tpi_running_ctx tpi_running;
 
 tp_future *tpi_current_task(void)
 {
-    return tpi_running;
+    return tpi_running.task;
 }
 
-tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t job_id)
+struct tp_pool *tpi_current_pool(void)
 {
-    tpi_running_ctx saved = {tpi_running, tpi_job_id};
-    tpi_running = f;
-    tpi_job_id = job_id;
+    return tpi_running.pool;
+}
+
+tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
+                                  struct tp_pool *pool)
+{
+    tpi_running_ctx saved = tpi_running;
+    tpi_running = (tpi_running_ctx){f, id, pool};
     return saved;
 }
 
 void tpi_running_leave(tpi_running_ctx saved)
 {
-    tpi_running = saved.task;
-    tpi_job_id = saved.job_id;
+    tpi_running = saved;
 }
 
 int tpi_stop_requested(const tp_future *f)
@@ -42,25 +46,26 @@ int tpi_stop_requested(const tp_future *f)
 
 int tp_task_stop_requested(void)
 {
-    tp_future *f = tpi_running;
-    return f != NULL && tpi_stop_requested(f);
+    if (tpi_running.task != NULL)
+        return tpi_stop_requested(tpi_running.task);
+    /* An ordinary task can only be asked by an immediate shutdown. */
+    return tpi_pool_abort_requested(tpi_running.pool);
 }
 
 int tp_task_fail(int code)
 {
-    tp_future *f = tpi_running;
-    if (f == NULL)
+    if (tpi_running.pool == NULL && tpi_running.task == NULL)
         return TP_EPERM;
     if (code == 0)
         return TP_EINVAL;
-    f->error = code;
+    /* An ordinary task has no future to record it in: nobody could read
+     * it, so accepting it is all there is to do. */
+    if (tpi_running.task != NULL)
+        tpi_running.task->error = code;
     return 0;
 }
 
 uint64_t tp_task_id(void)
 {
-    tp_future *f = tpi_running;
-    if (f == NULL)
-        return 0;
-    return tpi_job_id != 0 ? tpi_job_id : f->id;
+    return tpi_running.id;
 }

@@ -15,7 +15,12 @@
  * none it parks as an idle worker, so that either a new task or the future
  * settling wakes it.  That is what lets a task wait on a child it
  * submitted to the same pool, even on a pool of one thread.  Nesting of
- * work taken from elsewhere is bounded (see pool.c).
+ * work taken from elsewhere is bounded (see sched.c).
+ *
+ * In the child of a fork(), a future whose process generation (fork.c) is
+ * older than the child's will not settle, nor be let go of by its pool:
+ * instead of blocking for ever, a wait that would have to wait for that
+ * returns TP_EFORKED.
  */
 #include <errno.h>
 
@@ -106,7 +111,7 @@ static int park_until_any(tp_future *const *fs, size_t n,
     /* For snapshots and wait-cycle detection: what this task waits for. */
     uint64_t outer_wait = 0;
     if (w != NULL)
-        outer_wait = tpi_worker_set_waiting(w, fs[0]->id);
+        outer_wait = tpi_worker_set_waiting(w, tpi_future_id_of(fs[0]));
 
     int rc;
     for (;;) {
@@ -147,6 +152,19 @@ static int park_until_any(tp_future *const *fs, size_t n,
     return rc;
 }
 
+/* For a settled future in caller storage: waits (until dl) for the pool to
+ * let go of it.  In the child of a fork(), a pool created before it never
+ * does: the worker that had yet to is not there.  So for such a future
+ * only what has already happened counts, and the rest is TP_EFORKED. */
+static int wait_released(tp_future *f, const tpi_deadline *dl)
+{
+    if (f->gen == tpi_fork_generation() || dl->poll)
+        return tpi_future_wait_pool(f, dl);
+    tpi_deadline now = tpi_deadline_after_ms(0);
+    int rc = tpi_future_wait_pool(f, &now);
+    return rc == TP_ETIMEDOUT ? TP_EFORKED : rc;
+}
+
 /* Validation and the cheap cases shared by every wait. */
 static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
                     size_t *index)
@@ -157,7 +175,7 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
         if (!fs[*index]->inplace)
             return 0;
         tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
-        return tpi_future_wait_pool(fs[*index], &dl);
+        return wait_released(fs[*index], &dl);
     }
     if (timeout_ms == 0)
         return TP_ETIMEDOUT;
@@ -165,7 +183,8 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     if (n == 1 && fs[0] == self)
         return TP_EDEADLK;
     /* After fork() nobody in this process will settle a future of a pool
-     * created before it. */
+     * created before it, nor one made from such a future that cannot
+     * settle before it does (combine.c gives those its generation). */
     unsigned gen = tpi_fork_generation();
     for (size_t i = 0; i < n; i++)
         if (fs[i]->gen != gen)
@@ -184,7 +203,7 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     if (nodes != stack_nodes)
         tpi_free(nodes);
     if (rc == 0 && fs[*index]->inplace)
-        rc = tpi_future_wait_pool(fs[*index], &dl);
+        rc = wait_released(fs[*index], &dl);
     return rc;
 }
 

@@ -15,12 +15,25 @@
  *
  * Nodes of taken futures are kept on a spare list for later adds: a set
  * that is filled and drained over and over allocates nothing once warm.
+ *
+ * After fork().  In the child, a future of a pool created before the fork
+ * never settles (no worker of that pool is there), so a set holding only
+ * such futures, and nothing ready, would wait for ever: tp_waitset_next()
+ * says TP_EFORKED instead.  To tell that in O(1) the set counts, under mu,
+ * the futures not yet settled of the newest process generation (fork.c)
+ * among those added, `live_gen`.  Every future of a process has a
+ * generation no newer than the process's own, and only the process's own
+ * can still settle, so something can settle here exactly when `live_gen` is
+ * the current generation and `live` is not 0.  A future of a newer
+ * generation than live_gen (the first one added in a child) restarts the
+ * count: the older ones will not settle any more.
  */
 #include <errno.h>
 #include <stdbool.h>
 
 #include "alloc.h"
 #include "clock.h"
+#include "fork.h"
 #include "future.h"
 
 typedef struct ws_node {
@@ -37,6 +50,8 @@ struct tp_waitset {
     ws_node *spare;       /* nodes taken, kept for the next adds */
     size_t size;          /* added and not yet taken */
     size_t refs;          /* owner + nodes not yet settled */
+    unsigned live_gen;    /* newest generation among the futures added */
+    size_t live;          /* of those, futures not yet settled */
     unsigned waiters;
     bool destroyed;
 };
@@ -66,8 +81,9 @@ static void on_settled(tp_future *f, void *ctx)
 {
     ws_node *node = ctx;
     tp_waitset *ws = node->ws;
-    (void)f;
     pthread_mutex_lock(&ws->mu);
+    if (f->gen == ws->live_gen)
+        ws->live--;
     if (ws->destroyed) {
         tp_future_release(node->f);
         tpi_free(node);
@@ -119,6 +135,13 @@ int tp_waitset_add(tp_waitset *ws, tp_future *f)
     }
     ws->size++;
     ws->refs++;
+    /* Counted before the callback is registered, which may uncount it. */
+    if (f->gen == ws->live_gen) {
+        ws->live++;
+    } else if (f->gen > ws->live_gen) {
+        ws->live_gen = f->gen;
+        ws->live = 1;
+    }
     pthread_mutex_unlock(&ws->mu);
     tp_future_retain(f);
     node->cb.fn = on_settled;
@@ -141,6 +164,13 @@ int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms, tp_future **out)
     while (ws->head == NULL) {
         if (ws->size == 0) {
             rc = TP_EEMPTY;
+            break;
+        }
+        /* Nothing is ready: if none of the futures left can settle in
+         * this process (see the top comment), waiting would never end. */
+        if (!dl.poll &&
+            (ws->live == 0 || ws->live_gen != tpi_fork_generation())) {
+            rc = TP_EFORKED;
             break;
         }
         ws->waiters++;

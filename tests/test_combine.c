@@ -869,6 +869,85 @@ TEST(when_all_cancel_inputs)
     }
 }
 
+/* An allocator that, at the next allocation made by one thread, opens an
+ * event and waits for another: a way to act in the middle of a library
+ * call (tp_when_all() allocates once its arguments are checked, before it
+ * registers anything). */
+typedef struct trigger {
+    event *open;    /* signalled by the allocation */
+    event *reached; /* then waited for, before the allocation returns */
+} trigger;
+
+static _Atomic(trigger *) alloc_trigger;
+static pthread_t alloc_trigger_thread; /* written before alloc_trigger */
+
+static void *trigger_malloc(size_t size)
+{
+    trigger *t = atomic_load(&alloc_trigger);
+    if (t != NULL && pthread_equal(pthread_self(), alloc_trigger_thread) &&
+        atomic_compare_exchange_strong(&alloc_trigger, &t, NULL)) {
+        event_signal(t->open);
+        event_wait(t->reached, 1);
+    }
+    return malloc(size);
+}
+
+static void signal_settled(tp_future *f, void *ctx)
+{
+    (void)f;
+    event_signal(ctx);
+}
+
+TEST(when_all_cancelled_first_despite_racing_failures)
+{
+    /* One input is cancelled before the call; a thousand others, with
+     * lower indices, fail from the pool's tasks once their gate opens,
+     * which happens inside the call: the first one has failed before the
+     * call goes on (it waits for that), the others fail while it registers
+     * its callbacks.  The cancelled input had settled when the call began,
+     * so it counts first: CANCELLED every time, however the failures
+     * interleave with the registration. */
+    enum { RACERS = 1000, THREADS = 4 };
+    alloc_trigger_thread = pthread_self();
+    CHECK_OK(tp_replace_allocator(trigger_malloc, free));
+    tp_pool *p = make_pool(THREADS);
+    static tp_future *fs[RACERS + 1];
+    int rounds = SCALE(300);
+    for (int round = 0; round < rounds; round++) {
+        ctl c;
+        ctl_init(&c, 21, NULL);
+        event first_failed;
+        event_init(&first_failed);
+        for (int i = 0; i < RACERS; i++)
+            CHECK_OK(tp_submit_future(p, ctl_task, &c, &fs[i]));
+        event_wait(&c.started, THREADS); /* the rest are queued */
+        CHECK_OK(tp_future_on_done(fs[0], signal_settled, &first_failed));
+        CHECK_OK(tp_submit_future(p, identity, NULL, &fs[RACERS]));
+        CHECK_OK(tp_future_cancel(fs[RACERS]));
+        tp_future *all;
+        trigger t = {&c.open, &first_failed};
+        atomic_store(&alloc_trigger, &t);
+        CHECK_OK(tp_when_all(fs, RACERS + 1, 0, &all));
+        CHECK(atomic_load(&alloc_trigger) == NULL); /* fired in the call */
+        int rc = tp_future_get(all, -1, NULL);
+        if (rc != TP_ECANCELED)
+            fprintf(stderr, "round %d: %s\n", round, tp_err_name(rc));
+        CHECK_EQ(rc, TP_ECANCELED);
+        CHECK_EQ(tp_future_error(all), TP_ECANCELED);
+        CHECK_OK(tp_wait_all(fs, RACERS + 1, -1));
+        for (int i = 0; i < RACERS; i++) {
+            CHECK_EQ(tp_future_error(fs[i]), 21);
+            tp_future_release(fs[i]);
+        }
+        tp_future_release(fs[RACERS]);
+        tp_future_release(all);
+        ctl_destroy(&c);
+        event_destroy(&first_failed);
+    }
+    CHECK_OK(tp_pool_destroy(p));
+    CHECK_OK(tp_replace_allocator(NULL, NULL));
+}
+
 /* ---- when_any ------------------------------------------------------------ */
 
 TEST(when_any_first_wins)
@@ -1244,6 +1323,7 @@ TEST_MAIN(TEST_ENTRY(chain_inline)
           TEST_ENTRY(when_all_already_settled)
           TEST_ENTRY(when_all_precedence)
           TEST_ENTRY(when_all_cancel_inputs)
+          TEST_ENTRY(when_all_cancelled_first_despite_racing_failures)
           TEST_ENTRY(when_any_first_wins)
           TEST_ENTRY(when_any_already_settled)
           TEST_ENTRY(when_any_mirrors_the_winner)

@@ -13,11 +13,11 @@
 #include "deque.h"
 #include "util.h"
 
-/* The deque stores tp_future pointers and never dereferences them, so the
+/* The deque stores tpi_task pointers and never dereferences them, so the
  * tests store addresses of elements of a plain array. */
-static tp_future *item(char *base, size_t i)
+static tpi_task *item(char *base, size_t i)
 {
-    return (tp_future *)(void *)(base + i);
+    return (tpi_task *)(void *)(base + i);
 }
 
 static tpi_deque dq;
@@ -27,7 +27,7 @@ TEST(owner_lifo_thief_fifo)
     static char items[8];
     tpi_deque_init(&dq);
     CHECK(tpi_deque_pop(&dq) == NULL);
-    tp_future *f = NULL;
+    tpi_task *f = NULL;
     CHECK_EQ(tpi_deque_steal(&dq, &f), TPI_STEAL_EMPTY);
     for (size_t i = 0; i < 4; i++)
         CHECK(tpi_deque_push(&dq, item(items, i)));
@@ -48,7 +48,7 @@ TEST(capacity)
     for (size_t i = 0; i < TPI_DEQUE_CAP; i++)
         CHECK(tpi_deque_push(&dq, item(items, i)));
     CHECK(!tpi_deque_push(&dq, item(items, TPI_DEQUE_CAP)));
-    tp_future *f;
+    tpi_task *f;
     CHECK_EQ(tpi_deque_steal(&dq, &f), TPI_STEAL_OK);
     CHECK(tpi_deque_push(&dq, item(items, TPI_DEQUE_CAP))); /* room again */
     size_t n = 0;
@@ -64,7 +64,7 @@ static atomic_uchar *taken; /* times each item was taken */
 static atomic_bool owner_done;
 static atomic_size_t stolen_total;
 
-static void take(tp_future *f)
+static void take(tpi_task *f)
 {
     size_t i = (size_t)((char *)(void *)f - stress_items);
     atomic_fetch_add_explicit(&taken[i], 1, memory_order_relaxed);
@@ -75,7 +75,7 @@ static void *thief(void *arg)
     (void)arg;
     size_t mine = 0;
     for (;;) {
-        tp_future *f;
+        tpi_task *f;
         int rc = tpi_deque_steal(&dq, &f);
         if (rc == TPI_STEAL_OK) {
             take(f);
@@ -117,14 +117,14 @@ TEST(stress_every_item_once)
         }
         size_t pops = (rng >> 8) % (burst + 1);
         for (size_t i = 0; i < pops; i++) {
-            tp_future *f = tpi_deque_pop(&dq);
+            tpi_task *f = tpi_deque_pop(&dq);
             if (f == NULL)
                 break;
             take(f);
             popped++;
         }
     }
-    tp_future *f;
+    tpi_task *f;
     while ((f = tpi_deque_pop(&dq)) != NULL) {
         take(f);
         popped++;
