@@ -39,7 +39,7 @@ int tp_pool_stats_get(tp_pool *p, tp_pool_stats *s)
         submitted += atomic_load_explicit(&p->workers[i].count.submitted,
                                           memory_order_acquire);
     pthread_mutex_lock(&p->mu);
-    submitted += p->ext_submitted;
+    submitted += atomic_load_explicit(&p->ext_submitted, memory_order_acquire);
     started += p->ext_started;
     completed += p->ext_completed;
     dropped += p->ext_dropped;
@@ -70,7 +70,7 @@ int tp_pool_snapshot_get(tp_pool *p, tp_pool_snapshot *snap,
     uint64_t now = tpi_now_ns();
     unsigned n = capacity < p->nthreads ? capacity : p->nthreads;
     pthread_mutex_lock(&p->mu);
-    for (int l = 0; l < TPI_LEVELS; l++)
+    for (int l = 0; l < TPI_LEVELS; l++) /* atomic: no inj_mu needed */
         snap->injected[l] =
             atomic_load_explicit(&p->inj[l].len, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++) {

@@ -39,7 +39,8 @@ bool tpi_pool_idle(tp_pool *p)
         tpi_counters *c = &p->workers[i].count;
         finished += atomic_load_explicit(&c->completed, memory_order_acquire);
     }
-    uint64_t submitted = p->ext_submitted;
+    uint64_t submitted =
+        atomic_load_explicit(&p->ext_submitted, memory_order_acquire);
     for (unsigned i = 0; i < p->nthreads; i++)
         submitted += atomic_load_explicit(&p->workers[i].count.submitted,
                                           memory_order_acquire);
@@ -167,6 +168,7 @@ static void free_pool(tp_pool *p, unsigned parkers)
     tpi_taskmem_release(p->mem);
     pthread_cond_destroy(&p->state_cv);
     pthread_cond_destroy(&p->space_cv);
+    pthread_mutex_destroy(&p->inj_mu);
     pthread_mutex_destroy(&p->mu);
     tpi_free(p->workers_mem);
     tpi_free(p);
@@ -224,6 +226,7 @@ static void init_fields(tp_pool *p, const tp_options *opts)
     atomic_init(&p->state_waiters, 0);
     atomic_init(&p->space_waiters, 0);
     atomic_init(&p->queued, 0);
+    atomic_init(&p->ext_submitted, 0);
     atomic_init(&p->stop_flag, STOP_NONE);
     atomic_init(&p->abort, false);
 }
@@ -253,6 +256,8 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
         goto fail_workers;
     if ((rc = pthread_mutex_init(&p->mu, NULL)) != 0)
         goto fail_mu;
+    if ((rc = pthread_mutex_init(&p->inj_mu, NULL)) != 0)
+        goto fail_inj_mu;
     if ((rc = tpi_cond_init(&p->space_cv)) != 0)
         goto fail_space_cv;
     if ((rc = tpi_cond_init(&p->state_cv)) != 0)
@@ -289,6 +294,8 @@ fail_taskmem:
 fail_state_cv:
     pthread_cond_destroy(&p->space_cv);
 fail_space_cv:
+    pthread_mutex_destroy(&p->inj_mu);
+fail_inj_mu:
     pthread_mutex_destroy(&p->mu);
 fail_mu:
     tpi_free(p->workers_mem);
@@ -337,12 +344,14 @@ static void sweep(tp_pool *p, tpi_task **queued, tpi_task **aborted)
 {
     /* In queue order: the injector first to last, then each deque from
      * its oldest task. */
-    pthread_mutex_lock(&p->mu);
     tpi_list all = TPI_LIST_INIT;
+    pthread_mutex_lock(&p->inj_mu);
     for (int l = 0; l < TPI_LEVELS; l++) {
         tpi_list_splice(&all, &p->inj[l].list);
         atomic_store_explicit(&p->inj[l].len, 0, memory_order_relaxed);
     }
+    pthread_mutex_unlock(&p->inj_mu);
+    pthread_mutex_lock(&p->mu);
     *aborted = p->aborted;
     p->aborted = NULL;
     pthread_mutex_unlock(&p->mu);
@@ -432,6 +441,14 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
         return TP_EFORKED;
     if (inside_pool(p))
         return TP_EDEADLK;
+
+    /* Close the injectors first: a submit from outside that got in did so
+     * before this, hence before `stopping` is set below, so a worker that
+     * sees `stopping` (under mu) also sees that task queued and does not
+     * exit without it. */
+    pthread_mutex_lock(&p->inj_mu);
+    p->inj_closed = true;
+    pthread_mutex_unlock(&p->inj_mu);
 
     tpi_worker *wake = NULL;
     pthread_mutex_lock(&p->mu);

@@ -32,6 +32,7 @@
  * holding one to its left, never the other way round)
  * ---------------------------------------------------------------------
  *   pool mu            -> parker mutex
+ *   pool inj_mu: a leaf (the injectors; taken with no other lock held)
  *   future-table lock  -> parker mutex   (a settler wakes waiters under it)
  *   waitset mu, loop mu (parallel.c), tp_queue lock: leaves, nothing is
  *                         taken under them
@@ -88,16 +89,19 @@
  * takes the lock; as the worker holds it from W1 until it is on the idle
  * list (or has given up sleeping), the submitter finds it there and
  * unparks it; the parker keeps the token even if the worker has not
- * parked yet.  Injector pushes happen under `mu`, and inject_locked()
- * claims sleepers in the same critical section.
+ * parked yet.  An injector push is the same: the length it stores (under
+ * inj_mu) is what R1 reads, and the submitter runs F2 after it.
  *
  * A waiting worker (wait.c) also sleeps on the idle list, so new work wakes
  * it as well as the future it waits for; it is not counted as idle for
  * tp_pool_wait_idle (it is running a task).
  *
- * What `mu` guards: the injectors, the idle list, the counters of tasks
- * run on submitting threads or settled without running, the shutdown
- * state, the snapshot bookkeeping.
+ * What `mu` guards: the idle list, the counters of tasks run on
+ * submitting threads or settled without running, the shutdown state, the
+ * snapshot bookkeeping.  `inj_mu` guards the injectors and whether they
+ * are closed; a submit from outside takes only it, never mu (unless it
+ * has a sleeper to wake), and workers take it once per batch of up to
+ * TPI_INJECT_BATCH tasks.
  *
  * Counting: each worker counts what it submitted, started and finished in
  * its own counters (written only by itself); tasks submitted, run or
@@ -244,7 +248,13 @@ struct tp_pool {
     pthread_mutex_t mu;
     pthread_cond_t space_cv;    /* submitters blocked on a full queue */
     pthread_cond_t state_cv;    /* start-up, idle waits, shutdown */
-    tpi_injector inj[TPI_LEVELS]; /* one per priority level (mu) */
+    /* The injectors, one per priority level, under a lock of their own
+     * so that submitters from outside never contend with workers going
+     * to sleep or waking (mu).  inj_closed: a shutdown has begun; from
+     * then on, no thread but a worker may add to them. */
+    pthread_mutex_t inj_mu;
+    tpi_injector inj[TPI_LEVELS];
+    bool inj_closed;            /* (inj_mu) */
     _Atomic unsigned sleepers;  /* length of the idle list (W1, R2) */
     _Atomic unsigned searching; /* awake workers looking for work (S-) */
     tpi_worker *idle;           /* most recently idled first (mu) */
@@ -252,7 +262,9 @@ struct tp_pool {
     _Atomic unsigned state_waiters; /* changed under mu, read anywhere */
     _Atomic unsigned space_waiters; /* changed under mu, read anywhere */
     _Atomic size_t queued;      /* bounded pools only: places taken */
-    uint64_t ext_submitted;     /* by non-workers (mu) */
+    /* By non-workers: a release increment before the task is visible, so
+     * that a reader who sees it finished also sees it submitted. */
+    _Atomic uint64_t ext_submitted;
     /* Tasks run inline by submitters, and tasks settled without running
      * by any thread (tpi_pool_settled_unrun) (mu). */
     uint64_t ext_started, ext_completed, ext_dropped;

@@ -241,7 +241,7 @@ static tpi_task *take_injected(tpi_worker *w, int level)
     tpi_injector *q = &p->inj[level];
     if (atomic_load_explicit(&q->len, memory_order_relaxed) == 0)
         return NULL;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->inj_mu);
     size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
     size_t k = 1;
     if (level == TP_PRIORITY_NORMAL) {
@@ -253,7 +253,7 @@ static tpi_task *take_injected(tpi_worker *w, int level)
         k = len;
     tpi_list got = tpi_list_take(&q->list, k);
     atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->inj_mu);
     tpi_task *first = tpi_list_pop(&got);
     if (first == NULL || tpi_list_empty(&got))
         return first;

@@ -55,31 +55,24 @@ void tpi_batch_unref(tpi_batch *b)
 
 /* ---- submit -------------------------------------------------------------------- */
 
-/* Appends the chain (n tasks) to the injector of a level and
- * claims up to n sleepers into *wake.  mu held. */
-static void inject_locked(tp_pool *p, int level, tpi_list *chain, size_t n,
-                          tpi_worker **wake)
+/* Appends the chain (n tasks) to the injector of a level.  inj_mu held.
+ * The caller wakes sleepers after releasing it (tpi_wake_some(): the
+ * length stored here is what R1 of a worker about to sleep reads). */
+static void inject_locked(tp_pool *p, int level, tpi_list *chain, size_t n)
 {
     tpi_injector *q = &p->inj[level];
     tpi_list_splice(&q->list, chain);
     atomic_store_explicit(
         &q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
         memory_order_relaxed);
-    for (size_t i = 0; i < n; i++) {
-        tpi_worker *w = tpi_idle_claim(p);
-        if (w == NULL)
-            break;
-        w->idle_next = *wake;
-        *wake = w;
-    }
 }
 
 /* Runs f on the calling thread (a full queue's caller-runs), counted as
  * submitted and run.  Consumes the pool's reference. */
 static void run_inline(tp_pool *p, tpi_task *t)
 {
+    atomic_fetch_add_explicit(&p->ext_submitted, 1, memory_order_release);
     pthread_mutex_lock(&p->mu);
-    p->ext_submitted++;
     p->ext_started++;
     pthread_mutex_unlock(&p->mu);
     bool ran = true;
@@ -178,34 +171,32 @@ static int enqueue(tp_pool *p, tpi_list *chain, size_t n, size_t counted,
             }
         }
         if (spilled > 0) {
-            tpi_worker *wake = NULL;
-            pthread_mutex_lock(&p->mu);
-            inject_locked(p, TP_PRIORITY_NORMAL, &overflow, spilled, &wake);
-            pthread_mutex_unlock(&p->mu);
-            tpi_unpark_list(wake);
+            pthread_mutex_lock(&p->inj_mu);
+            inject_locked(p, TP_PRIORITY_NORMAL, &overflow, spilled);
+            pthread_mutex_unlock(&p->inj_mu);
         }
         /* A batch from a task (a parallel loop's helpers) wakes as many
          * sleepers as it has tasks, not one that wakes the next. */
-        tpi_wake_some(p, n - spilled);
+        tpi_wake_some(p, n);
         return 0;
     }
     /* From outside, or at another level: the injector of the level. */
-    tpi_worker *wake = NULL;
-    pthread_mutex_lock(&p->mu);
-    if (self == NULL && p->stopping != STOP_NONE) {
+    pthread_mutex_lock(&p->inj_mu);
+    if (self == NULL && p->inj_closed) {
         /* The lock-free check in reserve_room() passed, but a shutdown has
          * begun since: it may already have swept the queues for the last
          * time, so the task must not go in. */
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->inj_mu);
         return TP_ESHUTDOWN;
     }
     if (self != NULL)
         tpi_bump(&self->count.submitted, counted);
     else
-        p->ext_submitted += counted;
-    inject_locked(p, level, chain, n, &wake);
-    pthread_mutex_unlock(&p->mu);
-    tpi_unpark_list(wake);
+        atomic_fetch_add_explicit(&p->ext_submitted, counted,
+                                  memory_order_release);
+    inject_locked(p, level, chain, n);
+    pthread_mutex_unlock(&p->inj_mu);
+    tpi_wake_some(p, n);
     return 0;
 }
 
