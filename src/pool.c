@@ -311,6 +311,26 @@ unsigned tp_pool_size(const tp_pool *p)
 
 /* ---- idle wait ------------------------------------------------------------------- */
 
+/* Waits until every task accepted so far is accounted for, or the
+ * deadline passes (TP_ETIMEDOUT). */
+static int wait_until_idle(tp_pool *p, const tpi_deadline *dl)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->state_waiters, 1, memory_order_relaxed);
+    tpi_fence(); /* see tpi_notify_if_idle() */
+    while (!tpi_pool_idle(p)) {
+        int w = tpi_cond_wait(&p->state_cv, &p->mu, dl);
+        if (w == ETIMEDOUT && !tpi_pool_idle(p)) {
+            rc = TP_ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&p->state_waiters, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
 {
     if (p == NULL)
@@ -320,20 +340,7 @@ int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
     if (inside_pool(p))
         return TP_EDEADLK;
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
-    int rc = 0;
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->state_waiters, 1, memory_order_relaxed);
-    tpi_fence(); /* see tpi_notify_if_idle() */
-    while (!tpi_pool_idle(p)) {
-        int w = tpi_cond_wait(&p->state_cv, &p->mu, &dl);
-        if (w == ETIMEDOUT && !tpi_pool_idle(p)) {
-            rc = TP_ETIMEDOUT;
-            break;
-        }
-    }
-    atomic_fetch_sub_explicit(&p->state_waiters, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&p->mu);
-    return rc;
+    return wait_until_idle(p, &dl);
 }
 
 /* ---- shutdown ---------------------------------------------------------------------- */
@@ -531,12 +538,8 @@ int tp_pool_destroy(tp_pool *p)
     /* The workers are gone, but a thread that settled a queued task
      * without running it (a cancel) may still be accounting for it in
      * tpi_pool_settled_unrun(): wait until every task is accounted for. */
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->state_waiters, 1, memory_order_relaxed);
-    while (!tpi_pool_idle(p))
-        pthread_cond_wait(&p->state_cv, &p->mu);
-    atomic_fetch_sub_explicit(&p->state_waiters, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&p->mu);
+    tpi_deadline forever = tpi_deadline_after_ms(-1);
+    (void)wait_until_idle(p, &forever);
     free_pool(p, p->nthreads);
     return 0;
 }

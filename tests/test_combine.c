@@ -17,16 +17,6 @@
 #include "tpool.h"
 #include "util.h"
 
-static tp_pool *make_pool(unsigned threads)
-{
-    tp_options o;
-    tp_options_init(&o);
-    o.threads = threads;
-    tp_pool *p = NULL;
-    CHECK_OK(tp_pool_create(&p, &o));
-    return p;
-}
-
 /* A task that signals `started`, blocks until `open`, then fails with
  * `fail` (if not 0) or returns `result`.  It records whether it was asked
  * to stop, and acknowledges a stop request when `ack_stop` is set. */

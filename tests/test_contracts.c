@@ -1,8 +1,7 @@
 /*
  * test_contracts.c - documented promises of the pool that a user relies on
- * without thinking about them: nothing accepted is lost at shutdown, the
- * priority and order rules hold for any mix of tasks, a cancelled task
- * gives back its place at once, thread names and stack sizes are what the
+ * without thinking about them: nothing accepted is lost at shutdown, a
+ * cancelled task gives back its place at once, thread names and stack sizes are what the
  * options asked for, and an empty pool survives a tight life cycle.
  */
 #include <pthread.h>
@@ -12,19 +11,6 @@
 #include "check.h"
 #include "tpool.h"
 #include "util.h"
-
-static tp_pool *make_pool(unsigned threads, size_t capacity,
-                          tp_full_policy on_full)
-{
-    tp_options o;
-    CHECK_OK(tp_options_init(&o));
-    o.threads = threads;
-    o.queue_capacity = capacity;
-    o.on_full = on_full;
-    tp_pool *p;
-    CHECK_OK(tp_pool_create(&p, &o));
-    return p;
-}
 
 static void *noop(void *arg)
 {
@@ -100,8 +86,8 @@ static void make_full_and_target(tp_pool **full, tp_pool **target, gate *g,
 {
     gate_init(g);
     gate_init(g2);
-    *full = make_pool(1, 1, TP_FULL_CALLER_RUNS);
-    *target = make_pool(1, 0, TP_FULL_BLOCK);
+    *full = make_pool_with(1, 1, TP_FULL_CALLER_RUNS);
+    *target = make_pool_with(1, 0, TP_FULL_BLOCK);
     CHECK_OK(tp_submit(*full, gate_task, g));
     event_wait(&g->started, 1);
     CHECK_OK(tp_submit(*full, noop, NULL)); /* fills the queue */
@@ -161,91 +147,13 @@ TEST(inline_loop_helper_does_not_hide_user_tasks)
     finish_full_and_target(full, target, &g, &g2, 4 * USER_TASKS + 1);
 }
 
-/* ---- priority and order --------------------------------------------------- */
-
-enum { MAX_LOG = 4096 };
-static int order[MAX_LOG];
-static atomic_int logged;
-
-static void *log_start(void *arg)
-{
-    int slot = atomic_fetch_add(&logged, 1);
-    CHECK(slot < MAX_LOG);
-    order[slot] = (int)(intptr_t)arg;
-    return NULL;
-}
-
-static void submit_at(tp_pool *p, tp_priority prio, intptr_t tag)
-{
-    tp_task_opts o;
-    CHECK_OK(tp_task_opts_init(&o));
-    o.priority = prio;
-    CHECK_OK(tp_submit_ex(p, log_start, (void *)tag, &o, NULL));
-}
-
-/* A low task queued behind many high ones starts within 33 starts, as the
- * header promises whatever the mix of levels. */
-TEST(low_not_starved_by_high)
-{
-    gate g;
-    gate_init(&g);
-    tp_pool *p = make_pool(1, 0, TP_FULL_BLOCK);
-    CHECK_OK(tp_submit(p, gate_task, &g));
-    event_wait(&g.started, 1);
-    atomic_store(&logged, 0);
-    submit_at(p, TP_PRIORITY_LOW, -1);
-    for (int i = 0; i < 2000; i++)
-        submit_at(p, TP_PRIORITY_HIGH, i);
-    event_signal(&g.open);
-    CHECK_OK(tp_pool_wait_idle(p, -1));
-    CHECK_EQ(atomic_load(&logged), 2001);
-    int at = -1;
-    for (int i = 0; i < 2001; i++)
-        if (order[i] == -1)
-            at = i;
-    CHECK(at >= 0 && at <= 32);
-    CHECK_OK(tp_pool_destroy(p));
-    gate_destroy(&g);
-}
-
-/* Normal tasks from outside start in submission order on one worker, one
- * by one and in a batch with futures. */
-TEST(outside_submits_fifo_one_worker)
-{
-    gate g;
-    gate_init(&g);
-    tp_pool *p = make_pool(1, 0, TP_FULL_BLOCK);
-    CHECK_OK(tp_submit(p, gate_task, &g));
-    event_wait(&g.started, 1);
-    atomic_store(&logged, 0);
-    for (int i = 0; i < 100; i++)
-        CHECK_OK(tp_submit(p, log_start, (void *)(intptr_t)i));
-    tp_job jobs[50];
-    tp_future *fs[50];
-    for (int i = 0; i < 50; i++)
-        jobs[i] = (tp_job){log_start, (void *)(intptr_t)(100 + i), 0};
-    CHECK_OK(tp_submit_batch(p, jobs, 50, fs, NULL));
-    for (int i = 0; i < 50; i++)
-        jobs[i] = (tp_job){log_start, (void *)(intptr_t)(150 + i), 0};
-    CHECK_OK(tp_submit_batch(p, jobs, 50, NULL, NULL));
-    event_signal(&g.open);
-    CHECK_OK(tp_pool_wait_idle(p, -1));
-    CHECK_EQ(atomic_load(&logged), 200);
-    for (int i = 0; i < 200; i++)
-        CHECK_EQ(order[i], i);
-    for (int i = 0; i < 50; i++)
-        tp_future_release(fs[i]);
-    CHECK_OK(tp_pool_destroy(p));
-    gate_destroy(&g);
-}
-
 /* ---- a cancelled task gives back its place at once ------------------------ */
 
 TEST(cancel_frees_slot_and_counts)
 {
     gate g;
     gate_init(&g);
-    tp_pool *p = make_pool(1, 2, TP_FULL_FAIL);
+    tp_pool *p = make_pool_with(1, 2, TP_FULL_FAIL);
     CHECK_OK(tp_submit(p, gate_task, &g));
     event_wait(&g.started, 1);
     tp_future *a, *b, *c;
@@ -284,7 +192,7 @@ TEST(cancel_of_last_task_makes_pool_idle)
 {
     gate g;
     gate_init(&g);
-    tp_pool *p = make_pool(2, 0, TP_FULL_BLOCK);
+    tp_pool *p = make_pool_with(2, 0, TP_FULL_BLOCK);
     tp_future *held, *queued;
     CHECK_OK(tp_submit_future(p, gate_task, &g, &held));
     event_wait(&g.started, 1);
@@ -323,7 +231,7 @@ TEST(cancel_races_with_run_and_destroy)
 {
     int rounds = SCALE(200);
     for (int r = 0; r < rounds; r++) {
-        tp_pool *p = make_pool(2, 64, TP_FULL_BLOCK);
+        tp_pool *p = make_pool_with(2, 64, TP_FULL_BLOCK);
         enum { N = 32 };
         tp_future *fs[N];
         for (int i = 0; i < N; i++)
@@ -359,7 +267,7 @@ TEST(shutdown_now_tells_started_from_dropped)
 {
     gate g;
     gate_init(&g);
-    tp_pool *p = make_pool(1, 0, TP_FULL_BLOCK);
+    tp_pool *p = make_pool_with(1, 0, TP_FULL_BLOCK);
     tp_future *running, *queued;
     CHECK_OK(tp_submit_future(p, stop_when_asked, &g, &running));
     event_wait(&g.started, 1);
@@ -479,7 +387,7 @@ TEST(empty_pool_tight_life_cycle)
 {
     int rounds = SCALE(2000);
     for (int i = 0; i < rounds; i++) {
-        tp_pool *p = make_pool(1 + (unsigned)(i % 4), 0, TP_FULL_BLOCK);
+        tp_pool *p = make_pool_with(1 + (unsigned)(i % 4), 0, TP_FULL_BLOCK);
         CHECK_OK(tp_pool_wait_idle(p, -1));
         if (i % 3 == 0)
             CHECK_OK(tp_pool_shutdown(p));
@@ -489,8 +397,6 @@ TEST(empty_pool_tight_life_cycle)
 
 TEST_MAIN(TEST_ENTRY(inline_carrier_does_not_hide_user_tasks)
           TEST_ENTRY(inline_loop_helper_does_not_hide_user_tasks)
-          TEST_ENTRY(low_not_starved_by_high)
-          TEST_ENTRY(outside_submits_fifo_one_worker)
           TEST_ENTRY(cancel_frees_slot_and_counts)
           TEST_ENTRY(cancel_of_last_task_makes_pool_idle)
           TEST_ENTRY(cancel_races_with_run_and_destroy)

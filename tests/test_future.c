@@ -9,16 +9,6 @@
 #include "tpool.h"
 #include "util.h"
 
-static tp_pool *make_pool(unsigned threads)
-{
-    tp_options o;
-    tp_options_init(&o);
-    o.threads = threads;
-    tp_pool *p = NULL;
-    CHECK_OK(tp_pool_create(&p, &o));
-    return p;
-}
-
 static void *identity(void *arg)
 {
     return arg;

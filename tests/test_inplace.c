@@ -124,8 +124,7 @@ TEST(storage_reused_at_once)
 TEST(cancel_and_shutdown)
 {
     gate g;
-    event_init(&g.started);
-    event_init(&g.open);
+    gate_init(&g);
     tp_options o;
     tp_options_init(&o);
     o.threads = 1;
@@ -148,8 +147,7 @@ TEST(cancel_and_shutdown)
 
     /* Queued when an immediate shutdown comes: cancelled and let go. */
     gate g2;
-    event_init(&g2.started);
-    event_init(&g2.open);
+    gate_init(&g2);
     tp_future *blocker2;
     CHECK_OK(tp_submit_future(pool, gate_task, &g2, &blocker2));
     event_wait(&g2.started, 1);
@@ -162,10 +160,8 @@ TEST(cancel_and_shutdown)
     tp_future_release(blocker);
     tp_future_release(blocker2);
     CHECK_OK(tp_pool_destroy(pool));
-    event_destroy(&g.started);
-    event_destroy(&g.open);
-    event_destroy(&g2.started);
-    event_destroy(&g2.open);
+    gate_destroy(&g);
+    gate_destroy(&g2);
 }
 
 TEST(bad_arguments)

@@ -14,16 +14,6 @@
 #include "tpool.h"
 #include "util.h"
 
-static tp_pool *make_pool(unsigned threads)
-{
-    tp_options o;
-    tp_options_init(&o);
-    o.threads = threads;
-    tp_pool *p = NULL;
-    CHECK_OK(tp_pool_create(&p, &o));
-    return p;
-}
-
 /* Visits of [begin, end): hits[i - begin] counts index i. */
 typedef struct visits {
     size_t begin, end, grain;
@@ -294,31 +284,17 @@ TEST(concurrent_loops)
     CHECK_OK(tp_pool_destroy(p));
 }
 
-typedef struct blocker {
-    event started;
-    event open;
-} blocker;
-
-static void *block_task(void *arg)
-{
-    blocker *b = arg;
-    event_signal(&b->started);
-    event_wait(&b->open, 1);
-    return NULL;
-}
-
 TEST(caller_helps_while_workers_are_busy)
 {
     /* Every worker blocked: the caller runs every chunk itself and returns
      * without waiting for the helpers queued behind the blockers, which
      * are withdrawn. */
     tp_pool *p = make_pool(2);
-    blocker b;
-    event_init(&b.started);
-    event_init(&b.open);
+    gate b;
+    gate_init(&b);
     tp_future *busy[2];
     for (int i = 0; i < 2; i++)
-        CHECK_OK(tp_submit_future(p, block_task, &b, &busy[i]));
+        CHECK_OK(tp_submit_future(p, gate_task, &b, &busy[i]));
     event_wait(&b.started, 2);
     check_once(p, 0, 1000, 10);
     tp_pool_stats s;
@@ -334,8 +310,7 @@ TEST(caller_helps_while_workers_are_busy)
     CHECK_OK(tp_pool_stats_get(p, &s));
     CHECK_EQ(s.completed, 2);  /* the blockers */
     CHECK_EQ(s.cancelled, 2);  /* the helpers never ran */
-    event_destroy(&b.started);
-    event_destroy(&b.open);
+    gate_destroy(&b);
     CHECK_OK(tp_pool_destroy(p));
 }
 

@@ -10,17 +10,6 @@
 #include "tpool.h"
 #include "util.h"
 
-static tp_pool *make_pool(unsigned threads)
-{
-    tp_options o;
-    CHECK_OK(tp_options_init(&o));
-    o.threads = threads;
-    tp_pool *p = NULL;
-    CHECK_OK(tp_pool_create(&p, &o));
-    CHECK(p != NULL);
-    return p;
-}
-
 static void *double_it(void *arg)
 {
     return (void *)((uintptr_t)arg * 2);
@@ -279,8 +268,7 @@ TEST(shutdown_now_hands_back_batch)
 TEST(batch_partial_when_full)
 {
     gate g;
-    event_init(&g.started);
-    event_init(&g.open);
+    gate_init(&g);
     tp_options o;
     tp_options_init(&o);
     o.threads = 1;
@@ -316,8 +304,7 @@ TEST(batch_partial_when_full)
         tp_future_release(fs[i]);
     CHECK_OK(tp_pool_destroy(p));
     free(run_counts);
-    event_destroy(&g.started);
-    event_destroy(&g.open);
+    gate_destroy(&g);
 }
 
 typedef struct blocked_submit {
@@ -339,8 +326,7 @@ static void *submit_thread(void *arg)
 TEST(backpressure_block)
 {
     gate g;
-    event_init(&g.started);
-    event_init(&g.open);
+    gate_init(&g);
     tp_options o;
     tp_options_init(&o);
     o.threads = 1;
@@ -362,8 +348,7 @@ TEST(backpressure_block)
 
     /* No deadline: the submitter blocks until the gate opens. */
     gate g2;
-    event_init(&g2.started);
-    event_init(&g2.open);
+    gate_init(&g2);
     o.submit_timeout_ms = -1;
     CHECK_OK(tp_pool_create(&p, &o));
     CHECK_OK(tp_submit(p, gate_task, &g2));
@@ -388,10 +373,8 @@ TEST(backpressure_block)
     CHECK_EQ(s.completed, 4);
     CHECK_OK(tp_pool_destroy(p));
     event_destroy(&b.done);
-    event_destroy(&g.started);
-    event_destroy(&g.open);
-    event_destroy(&g2.started);
-    event_destroy(&g2.open);
+    gate_destroy(&g);
+    gate_destroy(&g2);
 }
 
 static _Thread_local int on_caller;
@@ -406,8 +389,7 @@ static void *where_am_i(void *arg)
 TEST(backpressure_caller_runs)
 {
     gate g;
-    event_init(&g.started);
-    event_init(&g.open);
+    gate_init(&g);
     tp_options o;
     tp_options_init(&o);
     o.threads = 1;
@@ -432,8 +414,7 @@ TEST(backpressure_caller_runs)
     tp_future_release(queued);
     tp_future_release(inline_f);
     CHECK_OK(tp_pool_destroy(p));
-    event_destroy(&g.started);
-    event_destroy(&g.open);
+    gate_destroy(&g);
 }
 
 static void *sum_tree(void *arg);
@@ -493,8 +474,7 @@ TEST(wait_idle_and_deadlock_checks)
     tp_future_release(f);
 
     gate g;
-    event_init(&g.started);
-    event_init(&g.open);
+    gate_init(&g);
     CHECK_OK(tp_submit(p, gate_task, &g));
     event_wait(&g.started, 1);
     double t0 = now_ms();
@@ -509,8 +489,7 @@ TEST(wait_idle_and_deadlock_checks)
     CHECK_EQ((uintptr_t)r, 42);
     tp_future_release(f);
     CHECK_OK(tp_pool_destroy(p));
-    event_destroy(&g.started);
-    event_destroy(&g.open);
+    gate_destroy(&g);
 }
 
 static atomic_int hook_starts, hook_stops;
@@ -569,8 +548,7 @@ TEST(hooks_and_names)
 TEST(shutdown_graceful_runs_everything)
 {
     gate g;
-    event_init(&g.started);
-    event_init(&g.open);
+    gate_init(&g);
     enum { N = 200 };
     run_counts = calloc(N, sizeof *run_counts);
     tp_pool *p = make_pool(1);
@@ -606,8 +584,7 @@ TEST(shutdown_graceful_runs_everything)
     CHECK_OK(tp_pool_destroy(p));
     free(run_counts);
     event_destroy(&b.done);
-    event_destroy(&g.started);
-    event_destroy(&g.open);
+    gate_destroy(&g);
 }
 
 /* A long task that stops when asked, acknowledging with TP_ECANCELED. */

@@ -8,7 +8,7 @@
 #include "tpool.h"
 #include "util.h"
 
-enum { MAX_LOG = 512 };
+enum { MAX_LOG = 4096 };
 static int order[MAX_LOG];
 static atomic_int logged;
 
@@ -22,8 +22,7 @@ static void *log_start(void *arg)
 
 static tp_pool *one_worker_blocked(gate *g)
 {
-    event_init(&g->started);
-    event_init(&g->open);
+    gate_init(g);
     tp_options o;
     tp_options_init(&o);
     o.threads = 1;
@@ -47,8 +46,7 @@ static void finish(tp_pool *p, gate *g)
 {
     CHECK_OK(tp_pool_wait_idle(p, -1));
     CHECK_OK(tp_pool_destroy(p));
-    event_destroy(&g->started);
-    event_destroy(&g->open);
+    gate_destroy(g);
 }
 
 /* Tags: 100s high, 200s normal, 300s low. */
@@ -183,8 +181,7 @@ TEST(deadline_expires_in_queue)
     /* Let the first deadline pass: a timed wait on something that will
      * not settle measures the time. */
     gate never;
-    event_init(&never.started);
-    event_init(&never.open);
+    gate_init(&never);
     tp_pool *other;
     CHECK_OK(tp_pool_create(&other, NULL));
     CHECK_OK(tp_submit_future(other, gate_task, &never, &blocker));
@@ -192,8 +189,7 @@ TEST(deadline_expires_in_queue)
     event_signal(&never.open);
     tp_future_release(blocker);
     CHECK_OK(tp_pool_destroy(other));
-    event_destroy(&never.started);
-    event_destroy(&never.open);
+    gate_destroy(&never);
 
     CHECK_EQ(tp_future_state(late), TP_PENDING);
     event_signal(&g.open);
@@ -225,9 +221,57 @@ TEST(options_errors)
     CHECK_OK(tp_pool_destroy(p));
 }
 
+/* A low task queued behind many high ones starts within 33 starts, as the
+ * header promises whatever the mix of levels. */
+TEST(low_not_starved_by_high)
+{
+    gate g;
+    tp_pool *p = one_worker_blocked(&g);
+    submit_at(p, TP_PRIORITY_LOW, -1);
+    for (int i = 0; i < 2000; i++)
+        submit_at(p, TP_PRIORITY_HIGH, i);
+    event_signal(&g.open);
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    CHECK_EQ(atomic_load(&logged), 2001);
+    int at = -1;
+    for (int i = 0; i < 2001; i++)
+        if (order[i] == -1)
+            at = i;
+    CHECK(at >= 0 && at <= 32);
+    finish(p, &g);
+}
+
+/* Normal tasks from outside start in submission order on one worker:
+ * one by one, in a batch with futures and in a batch without. */
+TEST(outside_submits_fifo_one_worker)
+{
+    gate g;
+    tp_pool *p = one_worker_blocked(&g);
+    for (int i = 0; i < 100; i++)
+        CHECK_OK(tp_submit(p, log_start, (void *)(intptr_t)i));
+    tp_job jobs[50];
+    tp_future *fs[50];
+    for (int i = 0; i < 50; i++)
+        jobs[i] = (tp_job){log_start, (void *)(intptr_t)(100 + i), 0};
+    CHECK_OK(tp_submit_batch(p, jobs, 50, fs, NULL));
+    for (int i = 0; i < 50; i++)
+        jobs[i] = (tp_job){log_start, (void *)(intptr_t)(150 + i), 0};
+    CHECK_OK(tp_submit_batch(p, jobs, 50, NULL, NULL));
+    event_signal(&g.open);
+    CHECK_OK(tp_pool_wait_idle(p, -1));
+    CHECK_EQ(atomic_load(&logged), 200);
+    for (int i = 0; i < 200; i++)
+        CHECK_EQ(order[i], i);
+    for (int i = 0; i < 50; i++)
+        tp_future_release(fs[i]);
+    finish(p, &g);
+}
+
 TEST_MAIN(TEST_ENTRY(levels_in_order)
           TEST_ENTRY(low_is_not_starved)
           TEST_ENTRY(high_goes_first)
           TEST_ENTRY(deadline_expires_while_waited_on)
           TEST_ENTRY(deadline_expires_in_queue)
-          TEST_ENTRY(options_errors))
+          TEST_ENTRY(options_errors)
+          TEST_ENTRY(low_not_starved_by_high)
+          TEST_ENTRY(outside_submits_fifo_one_worker))

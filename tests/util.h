@@ -1,7 +1,7 @@
 /*
- * util.h - small synchronisation helpers for tests: an event (a gate that
- * tasks wait on until the test opens it), a countdown latch, and a
- * sanitizer check to scale loop counts.
+ * util.h - small helpers for tests: an event, a gate (a task that holds a
+ * worker until the test opens it), pools made in one call, and a
+ * sanitizer check to scale loop counts.  Include check.h first.
  */
 #ifndef TP_TEST_UTIL_H
 #define TP_TEST_UTIL_H
@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "check.h"
+#include "tpool.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define UNDER_SANITIZER 1
@@ -96,6 +99,28 @@ static inline void *gate_task(void *arg)
     event_signal(&g->started);
     event_wait(&g->open, 1);
     return arg;
+}
+
+/* A pool of `threads` workers (0: the default), bounded to `capacity`
+ * queued tasks (0: unbounded) with the given full-queue policy. */
+static inline tp_pool *make_pool_with(unsigned threads, size_t capacity,
+                                      tp_full_policy on_full)
+{
+    tp_options o;
+    CHECK_OK(tp_options_init(&o));
+    o.threads = threads;
+    o.queue_capacity = capacity;
+    o.on_full = on_full;
+    tp_pool *p = NULL;
+    CHECK_OK(tp_pool_create(&p, &o));
+    CHECK(p != NULL);
+    return p;
+}
+
+/* An unbounded pool of `threads` workers. */
+static inline tp_pool *make_pool(unsigned threads)
+{
+    return make_pool_with(threads, 0, TP_FULL_BLOCK);
 }
 
 static inline double now_ms(void)
