@@ -6,32 +6,19 @@
  * stay held for ever.  So a pool belongs to the process generation it was
  * created in: pthread_atfork() handlers count generations, and every call
  * on a pool of an older generation returns TP_EFORKED instead of waiting
- * for workers that do not exist (pool.c checks it).  The future table's
- * locks are taken around the fork, so that the child inherits them free
- * and can still use futures of pools it creates itself.
+ * for workers that do not exist (pool.c checks it).  Locks of the library
+ * that must survive a fork have handlers of their own beside them (the
+ * future table's in future.c); this file only counts.
  */
 #include "fork.h"
 
 #include <pthread.h>
 
-#include "future.h"
-
 static _Atomic unsigned tpi_generation;
 static pthread_once_t tpi_fork_once = PTHREAD_ONCE_INIT;
 
-static void before_fork(void)
-{
-    tpi_future_locks_acquire();
-}
-
-static void after_fork_parent(void)
-{
-    tpi_future_locks_release();
-}
-
 static void after_fork_child(void)
 {
-    tpi_future_locks_release();
     atomic_fetch_add_explicit(&tpi_generation, 1, memory_order_relaxed);
 }
 
@@ -39,7 +26,7 @@ static void install(void)
 {
     /* If this fails (out of memory), fork safety is lost but nothing else
      * is: there is no error path that could report it better. */
-    (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    (void)pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 void tpi_fork_install(void)

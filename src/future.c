@@ -37,16 +37,31 @@ static void init_conds(void)
             (void)pthread_cond_init(&tpi_conds[i], NULL);
 }
 
-void tpi_future_locks_acquire(void)
+/* fork(): the table's locks are taken around it, so that the child
+ * inherits them free and can still use futures of pools it creates. */
+static void locks_acquire(void)
 {
     for (int i = 0; i < TPI_LOCKS; i++)
         pthread_mutex_lock(&tpi_locks[i]);
 }
 
-void tpi_future_locks_release(void)
+static void locks_release(void)
 {
     for (int i = TPI_LOCKS; i-- > 0;)
         pthread_mutex_unlock(&tpi_locks[i]);
+}
+
+static pthread_once_t tpi_locks_fork_once = PTHREAD_ONCE_INIT;
+
+static void install_fork_handlers(void)
+{
+    /* Out of memory: fork safety is lost, nothing else; see fork.c. */
+    (void)pthread_atfork(locks_acquire, locks_release, locks_release);
+}
+
+void tpi_future_fork_install(void)
+{
+    pthread_once(&tpi_locks_fork_once, install_fork_handlers);
 }
 
 static unsigned slot_of(const tp_future *f)

@@ -243,10 +243,10 @@ void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w);
  * runs it now on this thread. */
 void tpi_future_add_callback(tp_future *f, tpi_callback *cb);
 
-/* Take and give back every lock of the future table (around fork(), so
- * that the child never inherits one held by a thread it does not have). */
-void tpi_future_locks_acquire(void);
-void tpi_future_locks_release(void);
+/* Installs (once) the fork handlers of the future table: its locks are
+ * taken around fork(), so that the child never inherits one held by a
+ * thread it does not have.  tp_pool_create() calls it. */
+void tpi_future_fork_install(void);
 
 /* The future of the task currently running on this thread, or NULL (none,
  * or an ordinary task). */

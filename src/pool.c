@@ -208,6 +208,7 @@ static tpi_worker *alloc_workers(tp_pool *p)
 static void init_fields(tp_pool *p, const tp_options *opts)
 {
     tpi_fork_install();
+    tpi_future_fork_install();
     p->gen = tpi_fork_generation();
     p->nthreads = opts->threads != 0 ? opts->threads : default_threads();
     p->capacity = opts->queue_capacity;

@@ -40,8 +40,8 @@
  * order: a future settles, and its callbacks run, with no pool lock held,
  * and accounting for a task settled without running (pool.c) happens
  * after the future-table lock is released.  No user code runs under any
- * of these locks.  fork.c takes every future-table lock around fork(), so
- * that a child never inherits one held by a thread it does not have.
+ * of these locks.  future.c takes every future-table lock around fork(),
+ * so that a child never inherits one held by a thread it does not have.
  *
  * Scheduling
  * ----------

@@ -25,6 +25,7 @@
 #include <errno.h>
 
 #include "alloc.h"
+#include "error.h"
 #include "fork.h"
 #include "future.h"
 #include "pool.h"
@@ -105,7 +106,7 @@ static int park_until_any(tp_future *const *fs, size_t n,
     } else {
         int rc = tpi_parker_init(&own);
         if (rc != 0)
-            return rc == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
+            return tpi_errno_to_tp(rc);
         parker = &own;
     }
     /* For snapshots and wait-cycle detection: what this task waits for. */

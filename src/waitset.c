@@ -32,6 +32,7 @@
 #include <stdbool.h>
 
 #include "alloc.h"
+#include "error.h"
 #include "clock.h"
 #include "fork.h"
 #include "future.h"
@@ -112,7 +113,7 @@ int tp_waitset_create(tp_waitset **out)
         pthread_mutex_destroy(&ws->mu);
     if (rc != 0) {
         tpi_free(ws);
-        return rc == ENOMEM ? TP_ENOMEM : TP_EAGAIN;
+        return tpi_errno_to_tp(rc);
     }
     ws->refs = 1;
     *out = ws;
