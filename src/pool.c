@@ -441,15 +441,11 @@ static void cancel_queued(tp_pool *p, tp_drop_fn drop, void *ctx)
     tpi_notify_if_idle(p);
 }
 
-static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
+/* Closes the injectors, raises the stop level, wakes every sleeper (they
+ * find the pool stopping and exit) and every blocked submitter (they
+ * fail). */
+static void begin_stop(tp_pool *p, int level)
 {
-    if (p == NULL)
-        return TP_EINVAL;
-    if (tpi_forked(p))
-        return TP_EFORKED;
-    if (inside_pool(p))
-        return TP_EDEADLK;
-
     /* Close the injectors first: a submit from outside that got in did so
      * before this, hence before `stopping` is set below, so a worker that
      * sees `stopping` (under mu) also sees that task queued and does not
@@ -466,8 +462,6 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
     }
     if (level == STOP_NOW)
         atomic_store_explicit(&p->abort, true, memory_order_relaxed);
-    /* Sleepers wake, find no work and the pool stopping, and exit; blocked
-     * submitters wake and fail. */
     tpi_worker *w;
     while ((w = tpi_idle_claim(p)) != NULL) {
         w->idle_next = wake;
@@ -476,6 +470,18 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
     pthread_cond_broadcast(&p->space_cv);
     pthread_mutex_unlock(&p->mu);
     tpi_unpark_list(wake);
+}
+
+static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
+{
+    if (p == NULL)
+        return TP_EINVAL;
+    if (tpi_forked(p))
+        return TP_EFORKED;
+    if (inside_pool(p))
+        return TP_EDEADLK;
+
+    begin_stop(p, level);
 
     /* Cancel what is queued before joining: a running task may be waiting
      * for one of them. */
