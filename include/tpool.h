@@ -193,6 +193,13 @@ TP_EXTERN int tp_task_stop_requested(void);
  * Returns 0 when the caller is not running a task (ids start at 1). */
 TP_EXTERN uint64_t tp_task_id(void);
 
+/** The index (0 .. threads-1, as passed to the thread hooks) of the pool
+ * worker this is called on, or -1 if the calling thread is not a worker of
+ * any pool (a task run on its submitting thread by TP_FULL_CALLER_RUNS
+ * gets -1).  For per-worker data without locks: an array of `threads`
+ * slots indexed by it.  Thread-safe; one thread-local read. */
+TP_EXTERN int tp_worker_index(void);
+
 /* ------------------------------------------------------------------------ */
 /* Pool                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -574,6 +581,34 @@ TP_EXTERN int tp_future_cancel(tp_future *f);
  * (0) or is still the caller's (1).  Thread-safe. */
 TP_EXTERN int tp_future_started(const tp_future *f);
 
+/** Creates a promise: a future with no task behind it, PENDING until its
+ * holder settles it, once, with tp_promise_complete() or tp_promise_fail()
+ * (Python's Future.set_result, Java's CompletableFuture.complete).  It is
+ * an ordinary tp_future for everything else: every wait, a waitset,
+ * tp_future_then(), tp_when_all(), tp_when_any(), tp_future_on_done(), and
+ * tp_future_cancel() (which settles it CANCELLED if it is still pending).
+ * On success *out holds one reference; give it back with
+ * tp_future_release() (settled or not: an unsettled promise released by
+ * every holder is simply freed).  A thread that settles it while another
+ * may release it should hold a reference of its own (tp_future_retain()).
+ * Thread-safe.  Errors: TP_EINVAL (out NULL), TP_ENOMEM. */
+TP_EXTERN int tp_promise_create(tp_future **out);
+
+/** Settles a promise COMPLETED with `result` (which stays the caller's:
+ * the library never touches it), waking its waiters and running its
+ * done-callbacks on this thread.  Thread-safe: of several racing settles
+ * exactly one succeeds.
+ * Errors: TP_EINVAL (NULL, or a future that tp_promise_create() did not
+ * make: a task's, or a combinator's), TP_EALREADY (already settled,
+ * cancelled included; nothing changes). */
+TP_EXTERN int tp_promise_complete(tp_future *f, void *result);
+
+/** Settles a promise FAILED with `code` (tp_future_error() then returns
+ * it), or CANCELLED if code is TP_ECANCELED.  Otherwise as
+ * tp_promise_complete().
+ * Errors: TP_EINVAL (as tp_promise_complete(), or code 0), TP_EALREADY. */
+TP_EXTERN int tp_promise_fail(tp_future *f, int code);
+
 /** A done-callback: called once, when the future settles.  The future is
  * valid for the duration of the call (it holds a reference of its own). */
 typedef void (*tp_done_fn)(tp_future *f, void *ctx);
@@ -602,6 +637,21 @@ TP_EXTERN int tp_future_release(tp_future *f);
  * Errors: TP_EINVAL (fs NULL with n > 0, or an element NULL), TP_ETIMEDOUT,
  * TP_EDEADLK (as tp_future_wait()). */
 TP_EXTERN int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms);
+
+/** Waits until all n futures have COMPLETED, or until one of them settles
+ * otherwise (FAILED or CANCELLED), whichever comes first (Python's
+ * wait(return_when=FIRST_EXCEPTION)).  Returns 0 when all completed;
+ * otherwise the tp_future_error() code of the first that did not complete
+ * (TP_ECANCELED, TP_EEXPIRED or the task's own code) and its index in
+ * *index.  Futures already settled when it is called count first, in
+ * index order.  The others keep running either way.  Called from a worker,
+ * it helps run queued tasks while it waits.  Thread-safe.
+ * Errors: TP_EINVAL (fs NULL with n > 0, index NULL, an element NULL),
+ * TP_ETIMEDOUT, TP_EDEADLK (as tp_future_wait()), TP_ENOMEM, TP_EFORKED;
+ * *index is written only when a future's own code is returned. */
+TP_EXTERN int tp_wait_all_or_first_failure(tp_future *const *fs, size_t n,
+                                           int64_t timeout_ms,
+                                           size_t *index);
 
 /** Waits until at least one of the n futures has settled and stores in
  * *index the index of one that has (the lowest such index at the moment it

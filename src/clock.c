@@ -56,3 +56,15 @@ int tpi_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex,
     int rc = pthread_cond_timedwait(cond, mutex, &dl->at);
     return rc == ETIMEDOUT ? ETIMEDOUT : 0;
 }
+
+int64_t tpi_deadline_left_ms(const tpi_deadline *dl)
+{
+    if (dl->forever)
+        return -1;
+    if (dl->poll)
+        return 0;
+    uint64_t at = (uint64_t)dl->at.tv_sec * 1000000000u +
+                  (uint64_t)dl->at.tv_nsec;
+    uint64_t now = tpi_now_ns();
+    return now >= at ? 0 : (int64_t)((at - now + 999999) / 1000000);
+}

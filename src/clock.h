@@ -29,6 +29,10 @@ tpi_deadline tpi_deadline_after_ms(int64_t timeout_ms);
 
 /* Initialises a condition variable that measures timed waits on
  * CLOCK_MONOTONIC.  Returns 0 or a positive pthread error. */
+/* What is left of a deadline, in milliseconds rounded up, as a timeout to
+ * pass on: -1 for ever, 0 once it has passed (or for a poll). */
+int64_t tpi_deadline_left_ms(const tpi_deadline *dl);
+
 int tpi_cond_init(pthread_cond_t *cond);
 
 /* Waits on cond until signalled or the deadline passes.  Returns 0 when

@@ -143,6 +143,7 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     f->internal = false;
     f->queued = false;
     f->pool_done = false;
+    f->promise = false;
     f->deadline_ns = 0;
     f->task.next = NULL;
     f->task.fn = fn;
@@ -235,6 +236,56 @@ bool tpi_promise_settle(tp_future *f, tp_state to, void *result, int error)
     f->result = result;
     f->error = error;
     return tpi_future_settle(f, TP_PENDING, to);
+}
+
+/* ---- promises: futures their holder settles ------------------------------- */
+
+int tp_promise_create(tp_future **out)
+{
+    if (out == NULL)
+        return TP_EINVAL;
+    tp_future *f = tpi_promise_new(1);
+    if (f == NULL)
+        return TP_ENOMEM;
+    f->promise = true;
+    *out = f;
+    return 0;
+}
+
+/* Settles a promise made by tp_promise_create(), once, whoever races.
+ * The settler first claims it (PENDING -> RUNNING, without STARTED: no
+ * function runs), so that only one of several racing settlers writes
+ * result and error; a cancel that comes while it is claimed is a stop
+ * request, which the settle below ignores, as a promise has nothing to
+ * stop. */
+static int promise_settle(tp_future *f, tp_state to, void *result, int error)
+{
+    if (f == NULL || !f->promise)
+        return TP_EINVAL;
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if (tpi_state_of(s) != TP_PENDING)
+            return TP_EALREADY;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING,
+        memory_order_acquire, memory_order_relaxed));
+    f->result = result;
+    f->error = error;
+    tpi_future_settle(f, TP_RUNNING, to);
+    return 0;
+}
+
+int tp_promise_complete(tp_future *f, void *result)
+{
+    return promise_settle(f, TP_COMPLETED, result, 0);
+}
+
+int tp_promise_fail(tp_future *f, int code)
+{
+    if (code == 0)
+        return TP_EINVAL;
+    return promise_settle(f, code == TP_ECANCELED ? TP_CANCELLED : TP_FAILED,
+                          NULL, code);
 }
 
 int tp_future_retain(tp_future *f)

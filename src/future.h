@@ -124,6 +124,8 @@ struct tp_future {
                              for it (see Accounting above) */
     bool pool_done;       /* in-place: the pool's reference is gone
                              (future-table lock) */
+    bool promise;         /* made by tp_promise_create(): its holder
+                             settles it */
     uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
     void *result;         /* written by the running task, read once final */
     struct tp_pool *pool; /* the pool that runs it; valid until it settles */

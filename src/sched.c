@@ -465,6 +465,11 @@ void *tpi_worker_main(void *arg)
     return NULL;
 }
 
+int tp_worker_index(void)
+{
+    return tpi_self != NULL ? (int)tpi_self->index : -1;
+}
+
 tpi_worker *tpi_worker_self(void)
 {
     return tpi_self;

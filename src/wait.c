@@ -233,6 +233,53 @@ int tp_future_get(tp_future *f, int64_t timeout_ms, void **result)
     }
 }
 
+int tp_wait_all_or_first_failure(tp_future *const *fs, size_t n,
+                                 int64_t timeout_ms, size_t *index)
+{
+    if ((fs == NULL && n > 0) || index == NULL)
+        return TP_EINVAL;
+    tp_future *self = tpi_current_task();
+    for (size_t i = 0; i < n; i++)
+        if (fs[i] == NULL)
+            return TP_EINVAL;
+        else if (fs[i] == self)
+            return TP_EDEADLK;
+    /* Those already settled count first, in index order; then the others
+     * in the order they settle, through a waitset (one node each, rather
+     * than n scans per settle). */
+    for (size_t i = 0; i < n; i++)
+        if (tpi_future_done(fs[i]) &&
+            tp_future_state(fs[i]) != TP_COMPLETED) {
+            *index = i;
+            return tp_future_error(fs[i]);
+        }
+    tp_waitset *ws;
+    int rc = tp_waitset_create(&ws);
+    if (rc != 0)
+        return rc;
+    size_t left = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!tpi_future_done(fs[i]) && (rc = tp_waitset_add(ws, fs[i])) == 0)
+            left++;
+    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
+    for (; rc == 0 && left > 0; left--) {
+        tp_future *f;
+        if ((rc = tp_waitset_next(ws, tpi_deadline_left_ms(&dl), &f)) != 0)
+            break;
+        if (tp_future_state(f) != TP_COMPLETED) {
+            for (size_t i = 0; i < n; i++)
+                if (fs[i] == f) {
+                    *index = i;
+                    break;
+                }
+            rc = tp_future_error(f);
+        }
+        tp_future_release(f);
+    }
+    tp_waitset_destroy(ws);
+    return rc;
+}
+
 int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms)
 {
     if (fs == NULL && n > 0)
@@ -246,15 +293,8 @@ int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms)
     /* One deadline for the whole call: each wait gets what is left. */
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     for (size_t i = 0; i < n; i++) {
-        int64_t left = timeout_ms;
-        if (timeout_ms > 0) {
-            uint64_t at = (uint64_t)dl.at.tv_sec * 1000000000u +
-                          (uint64_t)dl.at.tv_nsec;
-            uint64_t now = tpi_now_ns();
-            left = now >= at ? 0 : (int64_t)((at - now + 999999) / 1000000);
-        }
         size_t index;
-        int rc = wait_any(&fs[i], 1, left, &index);
+        int rc = wait_any(&fs[i], 1, tpi_deadline_left_ms(&dl), &index);
         if (rc != 0)
             return rc;
     }
