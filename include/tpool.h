@@ -729,7 +729,13 @@ typedef enum tp_combine_flags {
     TP_COMBINE_CANCEL_INPUTS = 1 << 1,
     /** tp_when_any() only: once an input has settled (won), cancel the
      * others that have not settled, before the new future settles. */
-    TP_COMBINE_CANCEL_LOSERS = 1 << 2
+    TP_COMBINE_CANCEL_LOSERS = 1 << 2,
+    /** tp_future_then() only, not with TP_THEN_ALWAYS: run the function
+     * only if the source FAILED or was CANCELLED, to recover (Java's
+     * exceptionally(), the "catch" of a chain); if the source COMPLETED,
+     * the new future completes with the source's result and the function
+     * does not run. */
+    TP_THEN_ON_FAILURE = 1 << 3
 } tp_combine_flags;
 
 /** A continuation (tp_future_then()): called once with the source future,
@@ -769,7 +775,8 @@ typedef void *(*tp_then_fn)(tp_future *source, void *ctx);
  * runs, it asks fn to stop (see tp_then_fn).  With TP_COMBINE_CANCEL_INPUTS,
  * cancelling it while source is pending also cancels source.
  *
- * flags: 0, or TP_THEN_ALWAYS and/or TP_COMBINE_CANCEL_INPUTS.
+ * flags: 0, or TP_THEN_ALWAYS or TP_THEN_ON_FAILURE (not both), and/or
+ * TP_COMBINE_CANCEL_INPUTS.
  *
  * Ownership: on success *out holds one reference to the new future (give it
  * back with tp_future_release()).  The new future holds a reference to

@@ -187,7 +187,8 @@ static bool stuck_after_fork(const tp_future *f, unsigned gen)
 
 /* ---- continuations ------------------------------------------------------ */
 
-#define THEN_FLAGS ((unsigned)(TP_THEN_ALWAYS | TP_COMBINE_CANCEL_INPUTS))
+#define THEN_FLAGS                                                             \
+    ((unsigned)(TP_THEN_ALWAYS | TP_THEN_ON_FAILURE | TP_COMBINE_CANCEL_INPUTS))
 
 typedef struct then_node {
     item on_source; /* the source settled */
@@ -245,10 +246,17 @@ static void then_source_settled(item *it)
     then_node *n = CONTAINER_OF(it, then_node, on_source);
     tp_future *out = n->out;
     tp_state s = tp_future_state(n->source);
+    bool runs = (n->flags & TP_THEN_ALWAYS) ||
+                ((n->flags & TP_THEN_ON_FAILURE) ? s != TP_COMPLETED
+                                                 : s == TP_COMPLETED);
     if (tp_future_state(out) != TP_PENDING) {
         /* cancelled while it waited: fn never runs */
-    } else if (s != TP_COMPLETED && !(n->flags & TP_THEN_ALWAYS)) {
-        settle_like(out, n->source, NULL);
+    } else if (!runs) {
+        /* Passed through: a failure as it is, or (TP_THEN_ON_FAILURE) a
+         * success with the source's result. */
+        void *result = NULL;
+        (void)tp_future_get(n->source, 0, &result);
+        settle_like(out, n->source, result);
     } else if (n->pool == NULL) {
         tpi_future_run(out);
     } else {
@@ -279,6 +287,7 @@ int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
                    unsigned flags, tp_future **out)
 {
     if (source == NULL || fn == NULL || out == NULL || (flags & ~THEN_FLAGS) ||
+        (flags & TP_THEN_ALWAYS && flags & TP_THEN_ON_FAILURE) ||
         source->inplace)
         return TP_EINVAL;
     then_node *n = tpi_malloc(sizeof *n);

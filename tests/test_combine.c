@@ -1290,7 +1290,53 @@ TEST(every_allocation_failure)
     CHECK(walk_allocation_failures(fault_scenario) >= 15);
 }
 
-TEST_MAIN(TEST_ENTRY(chain_inline)
+/* TP_THEN_ON_FAILURE: the function recovers from a failure; a success
+ * passes through untouched. */
+static void *recover_fn(tp_future *src, void *ctx)
+{
+    CHECK(tp_future_state(src) == TP_FAILED ||
+          tp_future_state(src) == TP_CANCELLED);
+    atomic_fetch_add((atomic_int *)ctx, 1);
+    return (void *)(intptr_t)(1000 + tp_future_error(src));
+}
+
+TEST(then_on_failure_recovers)
+{
+    atomic_int calls = 0;
+    tp_pool *p = make_pool(2);
+    for (int pooled = 0; pooled < 2; pooled++) {
+        tp_pool *where = pooled ? p : NULL;
+        tp_future *bad, *good, *r1, *r2;
+        CHECK_OK(tp_promise_create(&bad));
+        CHECK_OK(tp_promise_create(&good));
+        CHECK_OK(tp_future_then(bad, where, recover_fn, &calls,
+                                TP_THEN_ON_FAILURE, &r1));
+        CHECK_OK(tp_future_then(good, where, recover_fn, &calls,
+                                TP_THEN_ON_FAILURE, &r2));
+        CHECK_OK(tp_promise_fail(bad, 7));
+        CHECK_OK(tp_promise_complete(good, &calls));
+        void *v;
+        CHECK_OK(tp_future_get(r1, -1, &v));
+        CHECK_EQ((intptr_t)v, 1007);
+        CHECK_OK(tp_future_get(r2, -1, &v));
+        CHECK(v == &calls);
+        tp_future_release(r1);
+        tp_future_release(r2);
+        tp_future_release(bad);
+        tp_future_release(good);
+    }
+    CHECK_EQ(atomic_load(&calls), 2);
+    tp_future *f, *out;
+    CHECK_OK(tp_promise_create(&f));
+    CHECK_EQ(tp_future_then(f, NULL, recover_fn, NULL,
+                            TP_THEN_ON_FAILURE | TP_THEN_ALWAYS, &out),
+             TP_EINVAL);
+    tp_future_release(f);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+TEST_MAIN(TEST_ENTRY(then_on_failure_recovers)
+          TEST_ENTRY(chain_inline)
           TEST_ENTRY(chain_pool_1)
           TEST_ENTRY(chain_pool_4)
           TEST_ENTRY(chain_from_tasks)
