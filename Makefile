@@ -35,8 +35,9 @@ run: build
 #                   that ASan's allocator hides
 #   fuzz-smoke      60 s of the fuzzer (skipped without clang)
 #   helgrind-quick  helgrind on most test programs (skipped without valgrind)
+#   models          the spin models of the lock-free protocols (model/)
 # Each target can also be run alone.
-TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick
+TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick models
 SUMMARY = bash lint/summary.sh
 test:
 	@MAKE='$(MAKE)' $(SUMMARY) run $(TEST_STEPS)
@@ -137,3 +138,7 @@ helgrind: build
 
 helgrind-quick: build
 	@$(SUMMARY) step helgrind-quick bash lint/helgrind.sh build --quick
+
+.PHONY: models
+models:
+	@$(SUMMARY) step models bash model/run.sh

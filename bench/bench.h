@@ -52,7 +52,10 @@ enum {
     /* The thread that waits is one of the pool's threads and runs tasks
      * while it waits (OpenMP, TBB); with the others, the submitting thread
      * only submits and sleeps. */
-    BENCH_WAITER_RUNS_TASKS = 1u << 2
+    BENCH_WAITER_RUNS_TASKS = 1u << 2,
+    /* A variant of another peer's fork-join path: only the forkjoin
+     * workload applies (its spawn/join would make latency meaningless). */
+    BENCH_FORKJOIN_ONLY = 1u << 3
 };
 
 typedef struct bench_peer {

@@ -169,7 +169,8 @@ def find_peers(build, want):
                               "pool"))
         except (subprocess.SubprocessError, ValueError, OSError) as e:
             skipped.append(("python", "peer_python.py --info failed: %s" % e))
-    order = ["tpool", "baseline", "glib", "libuv", "openmp", "tbb", "python"]
+    order = ["tpool", "tpool-inplace", "tpool-fj", "baseline", "glib",
+             "libuv", "openmp", "tbb", "python"]
     key = lambda p: (order.index(p.name) if p.name in order else 99, p.name)  # noqa: E731
     return sorted(pools, key=key), sorted(queues, key=key), skipped
 

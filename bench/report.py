@@ -181,7 +181,10 @@ def best_peer(res, workload, variant, metric, threads, exclude=()):
     """(name, row) of the best peer other than tpool, or (None, None)."""
     best = (None, None)
     for p in res.peers_with(workload, variant, metric, threads):
-        if p in ("tpool", "sequential") or p in exclude:
+        # tpool's other fork-join paths (tpool-fj, tpool-inplace) are
+        # tpool too, not peers.
+        if p in ("tpool", "sequential") or p.startswith("tpool-") or \
+                p in exclude:
             continue
         r = res.get(workload, variant, p, threads, metric)
         if r is None:
@@ -196,7 +199,7 @@ def best_peer(res, workload, variant, metric, threads, exclude=()):
 def all_ratios(res, workload, variant, metric, threads, tp):
     parts = []
     for p in res.peers_with(workload, variant, metric, threads):
-        if p in ("tpool", "sequential"):
+        if p in ("tpool", "sequential") or p.startswith("tpool-"):
             continue
         r = res.get(workload, variant, p, threads, metric)
         rr = ratio(tp["est"], r["est"], r["better"])
@@ -523,7 +526,10 @@ def _section_forkjoin(res, cfg, bench_dir, w):
       "such wait (a waiting task holds its thread, and with every thread "
       "waiting nothing runs the children), so fork-join is not applicable "
       "to them. The sequential time is the same recursion as plain "
-      "calls.\n\n")
+      "calls. tpool runs it three ways: `tpool` (tp_submit_future, then "
+      "tp_future_get), `tpool-inplace` (tp_submit_inplace, the task in "
+      "the caller's stack frame) and `tpool-fj` (tp_spawn/tp_sync frames, "
+      "the body in tp_fj_run); ratios are to `tpool`.\n\n")
     for fib in cfg["fib"]:
         v = "fib%d" % fib
         seq = res.find("seqfib", v, "sequential", "total_ms")

@@ -131,3 +131,7 @@ python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@" || exit
 # --- 4. parallel loops ---------------------------------------------------------------
 
 bash bench/pfor.sh "$mode" "$build" "$out"
+
+# --- 5. fork-join against Lace (LACE_SRC: a checkout of it, see fj.sh) -----------
+
+bash bench/fj.sh "$mode" "$build" "$out"

@@ -283,7 +283,8 @@ static void lat_body(bench_pool *pool, void *vctx)
 
 static bool lat_applies(const bench_peer *p)
 {
-    return p->create != NULL && p->spawn != NULL && p->join != NULL;
+    return p->create != NULL && p->spawn != NULL && p->join != NULL &&
+           (p->flags & BENCH_FORKJOIN_ONLY) == 0;
 }
 
 static int cmp_u64(const void *a, const void *b)

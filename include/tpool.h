@@ -898,6 +898,131 @@ TP_EXTERN int tp_parallel_map(tp_pool *pool, void *array, size_t n,
                               size_t size, size_t grain, tp_map_fn fn,
                               void *ctx);
 
+/* ------------------------------------------------------------------------ */
+/* Fork-join                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Fine-grained recursive parallelism (divide and conquer) at the cost of a
+ * function call: a function spawns calls that may run in parallel, does
+ * some work itself, then syncs them to get their results.
+ *
+ * ~~~
+ *   static void *fib(void *arg) {
+ *       intptr_t n = (intptr_t)arg;
+ *       if (n < 2) return arg;
+ *       tp_fj_frame f;
+ *       tp_spawn(&f, fib, (void *)(n - 1));    // may run elsewhere
+ *       intptr_t b = (intptr_t)fib((void *)(n - 2));
+ *       intptr_t a = (intptr_t)tp_sync(&f);    // its result
+ *       return (void *)(a + b);
+ *   }
+ *   void *r;
+ *   tp_fj_run(pool, fib, (void *)30, &r);    // from any thread
+ * ~~~
+ *
+ * How it works, and what it costs: each worker keeps the frames it spawned
+ * in a deque of its own.  A spawn records the call in the caller's frame
+ * and pushes it; a sync that finds the frame still there takes it back and
+ * makes the call directly.  Neither allocates, locks, or does an atomic
+ * read-modify-write (a few nanoseconds in all).  Idle workers steal frames,
+ * oldest first (the biggest pieces of work); the worker then runs the
+ * stolen call and hands the result back.  A sync of a frame that was
+ * stolen runs other work meanwhile (preferably pieces of the stolen call)
+ * and sleeps only when there is none: no thread ever spins.
+ *
+ * Compared with futures (tp_submit_future() and a wait): a future is an
+ * object that any thread may wait on, cancel or chain, at any time; a
+ * frame is a call whose result only its spawner takes, at a point of its
+ * choosing, in strict order.  Use fork-join for recursion where each call
+ * forks a few calls and joins them before it returns; use futures when
+ * results outlive the function that started them, travel between
+ * threads, or need cancellation, deadlines or callbacks.
+ *
+ * Rules:
+ * - Strict nesting: a function syncs every frame it spawned, newest first,
+ *   before it returns (so a frame never outlives its spawner's stack
+ *   frame).  Spawn and sync of one frame happen on the same thread, which
+ *   is the case for calls made by the same function invocation.  Breaking
+ *   these rules is undefined behaviour.
+ * - Where spawns go: on a worker of a pool (inside tp_fj_run(), a task, or
+ *   a spawned call) the frame goes on that worker's deque, where the other
+ *   workers of the pool can steal it.  On any other thread, and when a
+ *   worker already holds TP_FJ_DEPTH unsynced frames, tp_spawn() makes
+ *   the call at once, and tp_sync() returns its result: the program stays
+ *   correct, only that call is not parallel.
+ * - A spawned call is part of the task that spawned it, not a task of its
+ *   own: it is not counted in tp_pool_stats_get(), has no future and
+ *   always runs (it cannot be cancelled; an immediate shutdown does not
+ *   drop it).  Run on the spawning worker, it is a plain call, and the
+ *   tp_task_* functions answer for the spawning task; run by another
+ *   worker, it has no task of its own: tp_task_id() gives 0 and
+ *   tp_task_fail() has no effect.  tp_task_stop_requested() is non-zero
+ *   in either case once an immediate shutdown of the pool has begun, so a
+ *   long computation can give up early.  Report errors through results.
+ * - Spawned calls may use the rest of the library: submit tasks, wait on
+ *   futures (the waiting worker runs other work, and makes its own
+ *   unsynced frames available to others meanwhile), run parallel loops,
+ *   start nested fork-join computations.
+ * - Shutdown: frames spawned by a running task or computation run to the
+ *   end, whatever the kind of shutdown (tp_pool_shutdown_now() waits for
+ *   running tasks, and these are part of them); workers that have nothing
+ *   left to steal may exit meanwhile, leaving the rest to the spawners.
+ *   Submits made by spawned calls follow the usual rules (TP_ESHUTDOWN
+ *   once an immediate shutdown has begun).
+ * - After fork(), a frame spawned before the fork must not be synced in
+ *   the child. */
+
+/** Frames a worker can hold unsynced; tp_spawn() beyond that makes the
+ * call at once. */
+#define TP_FJ_DEPTH 4096
+
+/** Bytes of a tp_fj_frame. */
+#define TP_FJ_FRAME_SIZE 32
+
+/** One spawned call, in storage the caller owns (normally a local variable
+ * of the spawning function).  Its contents are private. */
+typedef struct tp_fj_frame {
+    union {
+        void *align_ptr_;
+        uint64_t align_u64_;
+        unsigned char bytes_[TP_FJ_FRAME_SIZE];
+    } opaque_; /**< not to be touched */
+} tp_fj_frame;
+
+/** Spawns fn(arg): records the call in *frame, which may then run on
+ * another worker of the calling worker's pool (see the rules above), and
+ * returns.  The caller must later call tp_sync(frame), in strict nesting
+ * order, before frame's storage goes out of scope; until then the library
+ * uses it.  arg is the caller's: the library never touches it.
+ * Called by the thread that will sync it.  No allocation, lock or atomic
+ * read-modify-write unless a thief asks for work.
+ * Errors: TP_EINVAL (frame or fn NULL: nothing spawned, do not sync). */
+TP_EXTERN int tp_spawn(tp_fj_frame *frame, tp_task_fn fn, void *arg);
+
+/** Waits for the call spawned in *frame and returns what fn returned: if
+ * nobody has taken it, makes the call now, on this thread; if another
+ * worker runs it, runs other work of the pool meanwhile (parts of that
+ * call first) and sleeps when there is none.  Afterwards the frame's
+ * storage is the caller's again.  Must be called by the spawning thread,
+ * on its newest unsynced frame.  Cannot fail. */
+TP_EXTERN void *tp_sync(tp_fj_frame *frame);
+
+/** Runs fn(arg) as a fork-join computation on pool and waits for it: the
+ * call and everything it spawns run on pool's workers.  From a worker of
+ * pool it is a plain call (nested in the calling task); from any other
+ * thread, fn runs as a task of pool while the caller waits, sleeping (a
+ * worker of another pool runs that pool's tasks meanwhile).  *result (may
+ * be NULL) receives fn's result when 0 is returned.  Thread-safe: any
+ * number of computations may run at once on one pool.
+ * Errors: TP_EINVAL (pool or fn NULL), TP_EFORKED, and, when called from
+ * outside the pool, those of a submit (TP_ESHUTDOWN, TP_EFULL, TP_ENOMEM;
+ * fn did not run) and TP_ECANCELED (an immediate shutdown began before
+ * fn started: fn did not run).  Once fn has started, the computation runs
+ * to the end and 0 is returned. */
+TP_EXTERN int tp_fj_run(tp_pool *pool, tp_task_fn fn, void *arg,
+                        void **result);
+
+
 #ifdef __cplusplus
 }
 #endif

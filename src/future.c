@@ -142,7 +142,7 @@ tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
     f->inplace = false;
     f->internal = false;
     f->queued = false;
-    f->pool_done = false;
+    atomic_init(&f->pool_done, 0);
     f->promise = false;
     f->deadline_ns = 0;
     f->task.next = NULL;
@@ -191,27 +191,40 @@ void tpi_future_pool_release(tp_future *f)
         tp_future_release(f);
         return;
     }
-    /* After the unlock this thread must not touch f: the caller may reuse
-     * the memory as soon as it sees pool_done. */
-    pthread_once(&tpi_conds_once, init_conds);
+    /* After the exchange this thread must not touch f: the caller may
+     * reuse the memory as soon as it sees DONE.  The slot is the address's,
+     * not the memory's.  Release: everything the pool did with f.  The
+     * pool's reference in refs is left as it is: caller storage is never
+     * freed, so nothing acts on that count, and pool_done is what says the
+     * pool has let go (one RMW per task, as for a future the pool frees). */
     unsigned slot = slot_of(f);
-    pthread_mutex_lock(&tpi_locks[slot]);
-    f->pool_done = true;
-    atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
-    pthread_cond_broadcast(&tpi_conds[slot]);
-    pthread_mutex_unlock(&tpi_locks[slot]);
+    uint32_t old = atomic_exchange_explicit(&f->pool_done, TPI_POOL_DONE,
+                                            memory_order_acq_rel);
+    if (old & TPI_POOL_WAITER) {
+        /* The waiter set WAITER under this lock and waits under it. */
+        pthread_once(&tpi_conds_once, init_conds);
+        pthread_mutex_lock(&tpi_locks[slot]);
+        pthread_cond_broadcast(&tpi_conds[slot]);
+        pthread_mutex_unlock(&tpi_locks[slot]);
+    }
 }
 
 int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl)
 {
+    if (tpi_future_pool_done(f))
+        return 0;
     pthread_once(&tpi_conds_once, init_conds);
     unsigned slot = slot_of(f);
     int rc = 0;
     pthread_mutex_lock(&tpi_locks[slot]);
-    while (!f->pool_done) {
-        if (tpi_cond_wait(&tpi_conds[slot], &tpi_locks[slot], dl) ==
-                ETIMEDOUT &&
-            !f->pool_done) {
+    /* Either this RMW sees DONE, or the releasing thread's exchange sees
+     * WAITER and broadcasts under the lock held here until the wait. */
+    uint32_t s = atomic_fetch_or_explicit(&f->pool_done, TPI_POOL_WAITER,
+                                          memory_order_acq_rel);
+    while (!(s & TPI_POOL_DONE)) {
+        int w = tpi_cond_wait(&tpi_conds[slot], &tpi_locks[slot], dl);
+        s = atomic_load_explicit(&f->pool_done, memory_order_acquire);
+        if (w == ETIMEDOUT && !(s & TPI_POOL_DONE)) {
             rc = TP_ETIMEDOUT;
             break;
         }

@@ -42,9 +42,13 @@
  * The first is the common case and spares the woken waiter a lock its
  * settler is still holding.
  *
- * Caller storage (tp_submit_inplace) is never freed; the pool's release of
- * it is recorded (pool_done) under the future's lock and announced on the
- * table's condition variable, which waits on such a future also wait for.
+ * Caller storage (tp_submit_inplace) is never freed.  The pool's release of
+ * it is one atomic exchange of pool_done (its last access to the memory);
+ * a waiter that finds it not done yet marks itself there (WAITER) under
+ * the future's lock and waits on the table's condition variable, which
+ * the releasing thread then broadcasts (under that lock).  Either the
+ * exchange comes first and the waiter sees DONE, or it sees WAITER; so in
+ * the usual case neither side takes a lock.
  *
  * Lock order: future-table lock -> parker mutex.  No other lock is taken
  * while a future-table lock is held (callbacks run after it is released).
@@ -52,7 +56,9 @@
  * References.  `refs` counts owners: the caller's handle (if it asked for a
  * future) and the pool's, which it drops after the task has settled and its
  * callbacks have run.  The last release frees the object (to the releasing
- * worker's cache: see tpi_cache).
+ * worker's cache: see tpi_cache).  A future in caller storage is never
+ * freed: there the pool's release is pool_done, and its share of refs is
+ * never given back.
  */
 #ifndef TPI_FUTURE_H
 #define TPI_FUTURE_H
@@ -122,8 +128,8 @@ struct tp_future {
                              user's drop function (set by its submitter) */
     bool queued;          /* sits in a queue of `pool`, which accounts
                              for it (see Accounting above) */
-    bool pool_done;       /* in-place: the pool's reference is gone
-                             (future-table lock) */
+    _Atomic uint32_t pool_done; /* in-place: TPI_POOL_DONE once the pool's
+                             reference is gone, | TPI_POOL_WAITER */
     bool promise;         /* made by tp_promise_create(): its holder
                              settles it */
     uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
@@ -181,6 +187,17 @@ void tpi_future_pool_release(tp_future *f);
 /* For a future in caller storage: waits (until the deadline) for the pool
  * to drop its reference.  Returns 0 or TP_ETIMEDOUT. */
 int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl);
+
+#define TPI_POOL_DONE 1u
+#define TPI_POOL_WAITER 2u
+
+/* For a future in caller storage: whether the pool has let go of it (then
+ * tpi_future_wait_pool() would return 0 at once). */
+static inline bool tpi_future_pool_done(tp_future *f)
+{
+    return (atomic_load_explicit(&f->pool_done, memory_order_acquire) &
+            TPI_POOL_DONE) != 0;
+}
 
 /* A future with no task behind it (a "promise"), PENDING, with `refs`
  * references: whoever creates it settles it with tpi_promise_settle().

@@ -270,6 +270,7 @@ int tp_pool_create(tp_pool **out, const tp_options *opts)
         tpi_deque_init(&w->dq);
         w->pool = p;
         w->index = parkers;
+        tpi_fj_init(w); /* fork-join deque (fj.c) */
         w->own.rng = 0x9E3779B97F4A7C15ull * (parkers + 1);
         if ((rc = tpi_parker_init(&w->parker)) != 0)
             goto fail_threads;

@@ -15,6 +15,8 @@
  *   submit.c     the submit family, batches and capacity (backpressure)
  *   introspect.c stats, the live view, wait-cycle detection
  *   deque.h      a worker's lock-free work-stealing deque (Chase-Lev)
+ *   fj.c, fj.h   fork-join frames (tp_spawn/tp_sync): a split deque per
+ *                worker, stolen from by find_work(), seen by work_visible()
  *   list.h       the intrusive FIFO of tasks used by queues and sweeps
  *   future.c     task/future object: state machine, settle, callbacks
  *   task.c       what a running task may ask (tp_task_*), its context
@@ -48,7 +50,7 @@
  * Each worker owns a deque.  A task submitted by a worker of the pool (a
  * task spawning children) is pushed on that worker's deque: no lock, no
  * shared cache line.  A task submitted from any other thread goes to the
- * injector, a FIFO under the pool mutex `mu`.  A worker looks for work in
+ * injector, a FIFO under the lock `inj_mu`.  A worker looks for work in
  * this order: a low task if the low level is due, a high task, its own
  * deque (newest first), the normal injector (taking a batch at once, which
  * it pushes on its own deque, oldest on top, where others can steal it),
@@ -76,7 +78,10 @@
  * Claim: a pushed task is never left queued while every worker sleeps.
  * F1 and F2 are ordered one way or the other in the single total order S
  * of seq_cst operations.  If F2 comes first, R1 (after F1) sees the push
- * and the worker does not sleep.  If F1 comes first, R2 sees W1, and S-
+ * and the worker does not sleep.  If F1 comes first, R2 sees W1 (which
+ * stays counted until the worker leaves the idle list: idle_push() does
+ * not count it again, and nothing takes it away between R1 and the park,
+ * so R2 cannot read a count that dropped to zero meanwhile), and S-
  * as well (S- precedes F1, and a load after a seq_cst fence sees every
  * seq_cst store to its object that precedes the fence in S, or a later
  * one).  So a submitter that reads searching > 0 has seen the value of a
@@ -91,6 +96,11 @@
  * unparks it; the parker keeps the token even if the worker has not
  * parked yet.  An injector push is the same: the length it stores (under
  * inj_mu) is what R1 reads, and the submitter runs F2 after it.
+ * The submitter walks its chain of claimed workers (linked by idle_next)
+ * after releasing mu; a claimed worker that wakes for another reason first
+ * (a settled future, a finished fork-join frame) waits for its claimer's
+ * unpark before it can be listed again, which rewrites idle_next
+ * (claim_settle() in sched.c).
  *
  * A waiting worker (wait.c) also sleeps on the idle list, so new work wakes
  * it as well as the future it waits for; it is not counted as idle for
@@ -135,6 +145,7 @@
 #include <stdint.h>
 
 #include "deque.h"
+#include "fj.h"
 #include "fork.h"
 #include "future.h"
 #include "list.h"
@@ -175,8 +186,8 @@ enum { STOP_NONE = 0, STOP_GRACEFUL, STOP_NOW };
 typedef struct tpi_taskmem tpi_taskmem; /* taskmem.c */
 
 /* A FIFO of tasks submitted from outside the pool, or at a priority other
- * than normal.  The list is guarded by the pool's mu; len is also read
- * without it, as a hint. */
+ * than normal.  The list is guarded by the pool's inj_mu; len is also read
+ * without it (R1, and as a hint). */
 typedef struct tpi_injector {
     tpi_list list;
     _Atomic size_t len;
@@ -238,8 +249,14 @@ struct tpi_worker { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     tpi_worker *idle_prev;
     bool idle;             /* on the idle list */
     bool claimed;          /* taken off the list to run new work */
+    bool delivered;        /* its claimer's unpark has come, with the
+                              claimer's last access to idle_next (parker
+                              mutex; reset by the worker) */
     uint64_t seen_task;    /* snapshot bookkeeping */
     uint64_t seen_since_ns;
+
+    /* Fork-join frames it spawned (fj.h): owner and thieves. */
+    tpi_fj fj;
 
     _Alignas(TPI_CACHE_LINE) tpi_worker_own own;
 };
@@ -255,7 +272,9 @@ struct tp_pool {
     pthread_mutex_t inj_mu;
     tpi_injector inj[TPI_LEVELS];
     bool inj_closed;            /* (inj_mu) */
-    _Atomic unsigned sleepers;  /* length of the idle list (W1, R2) */
+    /* Workers on the idle list, and those between W1 and getting on it or
+     * giving up (W1, R2). */
+    _Atomic unsigned sleepers;
     _Atomic unsigned searching; /* awake workers looking for work (S-) */
     tpi_worker *idle;           /* most recently idled first (mu) */
     unsigned started_threads;   /* workers up (mu) */
@@ -362,6 +381,7 @@ void *tpi_worker_main(void *arg);
 tpi_worker *tpi_idle_claim(tp_pool *p);       /* mu held */
 void tpi_unpark_list(tpi_worker *wake);       /* linked by idle_next */
 void tpi_wake_some(tp_pool *p, size_t n);     /* F2, R2 */
+void tpi_worker_unpark_waiting(tpi_worker *w); /* fork-join, fj.c */
 
 /* pool.c */
 bool tpi_pool_idle(tp_pool *p);               /* mu held */

@@ -16,11 +16,14 @@ _Thread_local tpi_worker *tpi_self;
 
 /* ---- idle list (mu held) ------------------------------------------------ */
 
+/* Puts w on the idle list.  `sleepers` already counts it: the caller's W1
+ * increment becomes the list entry's, so that the count never drops to
+ * zero between R1 and here, where a submitter's R2 could read it and wake
+ * nobody while w goes to sleep. */
 static void idle_push(tp_pool *p, tpi_worker *w)
 {
     w->idle = true;
     w->claimed = false;
-    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
     w->idle_prev = NULL;
     w->idle_next = p->idle;
     if (p->idle != NULL)
@@ -56,9 +59,26 @@ void tpi_unpark_list(tpi_worker *wake)
 {
     while (wake != NULL) {
         tpi_worker *next = wake->idle_next;
-        tpi_parker_unpark(&wake->parker);
+        /* Sets `delivered` too: this was the last access to the worker's
+         * idle_next (claim_settle()). */
+        tpi_parker_unpark_flag(&wake->parker, &wake->delivered);
         wake = next;
     }
+}
+
+/* Called by a worker that finds itself claimed after a wake-up, mu
+ * released.  Another token (a settling future, a finished frame) may have
+ * woken it before its claimer got to it, and the claimer may still be
+ * about to read its idle_next to walk the rest of its chain: the worker
+ * must not go back on the idle list (which rewrites idle_next) before
+ * the claimer's unpark, which comes at once, has been delivered. */
+static void claim_settle(tpi_worker *w)
+{
+    tpi_deadline forever = tpi_deadline_after_ms(-1);
+    while (!tpi_parker_flag(&w->parker, &w->delivered))
+        tpi_parker_park(&w->parker, &forever);
+    /* The next claim's unpark is ordered after this (mu, idle_push). */
+    w->delivered = false;
 }
 
 /* Wakes up to n sleepers, if there are any and no worker is already
@@ -183,6 +203,8 @@ static void run_taken(tpi_worker *w, tpi_task *t)
         run_future(w, tpi_future_of(t));
     else if (t->fn == tpi_batch_carrier)
         run_carrier(w, t);
+    else if (t->fn == tpi_fj_carrier) /* fork-join: a stolen frame (fj.c) */
+        tpi_fj_run_carrier(w, t);
     else
         run_plain(w, t);
     frame_leave(w);
@@ -332,13 +354,15 @@ static tpi_task *find_local(tpi_worker *w)
  * the normal injector, the other workers' deques and the low level. */
 static tpi_task *find_work(tpi_worker *w, bool elsewhere)
 {
+    tpi_fj_offer(&w->fj); /* fork-join: a waiting task's frames (fj.c) */
     if (!elsewhere)
         return counted(w, tpi_deque_pop(&w->dq), false);
     tpi_task *t = find_local(w);
     if (t != NULL)
         return t;
     if ((t = take_injected(w, TP_PRIORITY_NORMAL)) != NULL ||
-        (t = steal_any(w)) != NULL)
+        (t = steal_any(w)) != NULL ||
+        (t = tpi_fj_steal(w)) != NULL) /* fork-join frames (fj.c) */
         return counted(w, t, false);
     return counted(w, take_injected(w, TP_PRIORITY_LOW), true);
 }
@@ -350,7 +374,8 @@ static bool work_visible(tp_pool *p)
         if (atomic_load_explicit(&p->inj[l].len, memory_order_relaxed) > 0)
             return true;
     for (unsigned i = 0; i < p->nthreads; i++)
-        if (tpi_deque_nonempty(&p->workers[i].dq))
+        if (tpi_deque_nonempty(&p->workers[i].dq) ||
+            tpi_fj_visible(&p->workers[i].fj)) /* published frames (fj.c) */
             return true;
     return false;
 }
@@ -365,26 +390,25 @@ static bool sleep_or_exit(tpi_worker *w)
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed); /* W1 */
     tpi_fence(); /* F1: pairs with F2 in tpi_wake_some() */
-    if (work_visible(p)) {                                             /* R1 */
+    bool visible = work_visible(p);                                    /* R1 */
+    if (visible || p->stopping != STOP_NONE) {
         atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
-        return true;
+        return visible;
     }
-    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
-    if (p->stopping != STOP_NONE) {
-        pthread_mutex_unlock(&p->mu);
-        return false;
-    }
-    idle_push(p, w);
+    idle_push(p, w); /* keeps W1's count */
     pthread_mutex_unlock(&p->mu);
 
     tpi_deadline forever = tpi_deadline_after_ms(-1);
     tpi_parker_park(&w->parker, &forever);
 
     pthread_mutex_lock(&p->mu);
-    if (w->idle) /* woken by something other than a submit */
+    bool claimed = !w->idle; /* else woken by something other than a claim */
+    if (w->idle)
         idle_remove(p, w);
     pthread_mutex_unlock(&p->mu);
+    if (claimed)
+        claim_settle(w);
     return true;
 }
 
@@ -499,9 +523,10 @@ bool tpi_worker_park_begin(tpi_worker *w)
     atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
     tpi_fence();
     bool park = !work_visible(p);
-    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
     if (park)
-        idle_push(p, w);
+        idle_push(p, w); /* keeps the count above (see idle_push()) */
+    else
+        atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
     pthread_mutex_unlock(&p->mu);
     return park;
 }
@@ -519,7 +544,26 @@ void tpi_worker_park_end(tpi_worker *w)
     pthread_mutex_unlock(&p->mu);
     /* Claimed for new work, but it may leave to finish its own task: hand
      * the wake-up on rather than leave the work waiting. */
-    if (pass)
+    if (pass) {
+        claim_settle(w);
         wake_one(p);
+    }
+}
+
+/* Fork-join (fj.c): wakes w, parked (tpi_worker_park_begin) for a frame
+ * that the caller has just finished.  Only a worker still on the idle list
+ * is unparked, taken off it first, both under mu: one that is not there is
+ * awake, or claimed and about to be unparked by its claimer, and looks at
+ * the frame again before it parks.  So this never wakes a claimed worker
+ * early, while its claimer may still be reading its idle_next. */
+void tpi_worker_unpark_waiting(tpi_worker *w)
+{
+    tp_pool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    if (w->idle) {
+        idle_remove(p, w);
+        tpi_parker_unpark(&w->parker); /* mu -> parker mutex */
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 

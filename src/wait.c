@@ -173,7 +173,7 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     if ((*index = first_done(fs, n)) < n) {
         /* Caller storage is the caller's again only once the pool has let
          * go of it, just after the task settles. */
-        if (!fs[*index]->inplace)
+        if (!fs[*index]->inplace || tpi_future_pool_done(fs[*index]))
             return 0;
         tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
         return wait_released(fs[*index], &dl);
@@ -203,7 +203,7 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     int rc = park_until_any(fs, n, &dl, nodes, index);
     if (nodes != stack_nodes)
         tpi_free(nodes);
-    if (rc == 0 && fs[*index]->inplace)
+    if (rc == 0 && fs[*index]->inplace && !tpi_future_pool_done(fs[*index]))
         rc = wait_released(fs[*index], &dl);
     return rc;
 }

@@ -1,0 +1,771 @@
+/*
+ * wake.pml - a Promela model of the pool's sleep/wake protocol: the claim
+ * "a pushed task is never left queued while every worker sleeps" of
+ * src/pool_internal.h ("Sleeping and waking"), with the searching
+ * shortcut, injector pushes under inj_mu, the idle list, the one-token
+ * parker and (-DWAITER) a waiting worker's park_begin/park_end with its
+ * "claimed" hand-off.  model/wake.sh runs it.  It follows the C code,
+ * which has both fixes described under "Proposed fixes" below
+ * (-DFIX_SLEEPERS, -DCLAIM_SETTLE: wake.sh's `code` group sets them);
+ * without them, spin finds the two lost wake-ups described there.
+ *
+ * What is modelled
+ *   - One outside submitter: NT submits, each an injector push under inj_mu
+ *     (submit.c enqueue, inject_locked) followed by tpi_wake_some(p, 1);
+ *     with -DBATCH, one push of NT tasks and tpi_wake_some(p, NT) (a batch
+ *     submitted from outside).
+ *   - NW workers running tpi_worker_main: find_local -> search (searching++,
+ *     ROUNDS rounds of find_work, S-, the wake at the end of search()) ->
+ *     sleep_or_exit (W1, F1, R1, idle_push, park, the idle check after).
+ *   - find_work: own deque, the normal injector (take_injected: a batch of
+ *     len/nthreads + 1 taken under inj_mu, all but the first pushed on the
+ *     own deque, then wake_one), steal_any (any victim first).  A deque is
+ *     a counter whose push, pop and steal are single steps (the Chase-Lev
+ *     deque is linearisable; it is not what is checked here).
+ *     -DSTEAL_RETRY: a steal from a non-empty deque may also fail
+ *     (TPI_STEAL_RETRY, another thief or the owner won the race).
+ *   - -DSPAWN: the first task run spawns one child: enqueue() from a worker
+ *     (push on its own deque, then tpi_wake_some(p, 1)).
+ *   - -DWAITER: the first task run waits (wait.c park_until_any) until
+ *     every other task has run: help (find_work), link to the future,
+ *     tpi_worker_park_begin, park, tpi_worker_park_end (the claimed
+ *     hand-off), unlink.  The settle of the last other task unparks the
+ *     waiter if it is linked (tpi_parker_unpark_flag under the future-table
+ *     lock: one step with the link and unlink).
+ *   - -DBLOCKER: the first task run blocks in user code (not through the
+ *     pool, so its worker is neither idle nor searching) until every other
+ *     task has run: the pool must run them on the other workers.
+ *   - The idle list exactly as sched.c keeps it (head, next, prev, most
+ *     recently idled first), the wake list that tpi_wake_some() threads
+ *     through idle_next, and tpi_unpark_list()'s walk of it without mu.
+ *
+ * Memory model: each atomic access, fence, and critical-section step is one
+ * step of Promela's interleaving, i.e. sequential consistency.  That is
+ * exact for the seq_cst operations (F1, F2, searching++ and S-) and
+ * stronger than C11 for the relaxed ones, so a failure found here is a
+ * failure of the C code, while a pass relies on the fences giving
+ * store->load order as argued in pool_internal.h.  A mutex is a bit taken
+ * by a blocking test-and-set.  The parker is one token: unpark sets it,
+ * park blocks until it is set and consumes it (tpi_parker_park with a
+ * forever deadline; the timed parks of wait.c are not modelled).
+ *
+ * Not modelled: the high and low levels (other injectors on the same code
+ * path), shutdown (stopping, inj_closed, stop_flag), bounded pools,
+ * deadlines, tpi_notify_if_idle (it does not decide who sleeps).
+ *
+ * Rounds: a search round that finds nothing changes no shared state, so a
+ * run of the C code (TPI_SEARCH_ROUNDS == 4) is matched, as far as this
+ * protocol goes, by a run of the model with fewer rounds: ROUNDS (default
+ * 2) only has to be at least 1.
+ *
+ * Properties (all checked in every run)
+ *   (a) no lost task and (b) no lost wake-up, in every state where no
+ *   process can move (`timeout`: the submitter is done and every worker is
+ *   blocked): every task has been taken; every worker is parked in
+ *   sleep_or_exit AND on the idle list (a parked worker off the list can
+ *   never again be woken by a submit, nor by a shutdown); no token is left;
+ *   sleepers equals the list's length; nobody is searching.
+ *   No invalid end state (nobody stuck on a mutex).  Each walk of
+ *   tpi_unpark_list() unparks exactly the workers its caller claimed (it
+ *   must not follow an idle_next that the worker rewrote meanwhile).  No
+ *   counter underflows.  With -DLTL also (a) as an LTL property: always,
+ *   once all tasks are pushed, eventually all are taken.
+ *
+ * Proposed fixes (the C code as written fails without them; wake.sh says
+ * where):
+ *   -DFIX_SLEEPERS  sleep_or_exit and tpi_worker_park_begin keep the count
+ *                   of W1 as the idle list's entry (idle_push then does
+ *                   not add it again): sleepers never drops between W1 and
+ *                   the worker being on the list.
+ *   -DFIX_WALK      tpi_wake_some reads the wake list while it still holds
+ *                   mu (collects the claimed workers, e.g. in a local
+ *                   array, or unparks under mu: the lock order allows
+ *                   mu -> parker mutex), and unparks after.
+ *   -DFIXED         both.
+ *   -DCLAIM_SETTLE  instead of FIX_WALK, another remedy for the same race:
+ *                   the unpark of tpi_unpark_list also sets w->delivered
+ *                   (tpi_parker_unpark_flag), and a worker that finds
+ *                   itself claimed after a wake-up (sleep_or_exit, or
+ *                   tpi_worker_park_end with `pass`) first waits for it
+ *                   (claim_settle: park until the flag is set, then clear
+ *                   it), so that it cannot go back on the list, rewriting
+ *                   idle_next, before its claimer is done with it.
+ *   (-DNO_WALK_CHECK drops the check on the walk, to see what the race
+ *   leads to: a claimed worker that is never unparked.)
+ *
+ * Variants that must FAIL (regression checks of the model itself):
+ *   -DBROKEN_R2_EARLY  the submitter reads sleepers and searching (R2)
+ *                      before its push, not after it and F2
+ *   -DBROKEN_NO_R1     sleep_or_exit and park_begin do not look at the
+ *                      queues after W1/F1 (no R1)
+ *   -DBROKEN_S_LATE    a worker that found nothing decrements searching
+ *                      only after its R1, not before W1 (S- moved)
+ */
+
+#ifndef NW
+#define NW 2            /* workers (p->nthreads): 1 to 3 */
+#endif
+#ifndef NT
+#define NT 3            /* tasks the submitter submits */
+#endif
+#ifndef ROUNDS
+#define ROUNDS 2        /* search rounds (TPI_SEARCH_ROUNDS) */
+#endif
+
+#ifdef FIXED
+#define FIX_SLEEPERS
+#define FIX_WALK
+#endif
+
+#ifdef SPAWN
+#define NTOT (NT + 1)   /* tasks in all */
+#else
+#define NTOT NT
+#endif
+
+#if defined(WAITER) || defined(BLOCKER)
+#define SPECIAL         /* the first task run waits for all the others */
+#endif
+
+#define NIL 255         /* a NULL tpi_worker pointer */
+
+/* ---- shared state --------------------------------------------------------- */
+
+bit  mu;                /* p->mu */
+bit  inj_mu;            /* p->inj_mu */
+byte inj_len;           /* p->inj[TP_PRIORITY_NORMAL].len (and its list) */
+byte dq[NW];            /* tasks in each worker's deque (w->dq) */
+byte sleepers;          /* p->sleepers */
+byte searching;         /* p->searching */
+byte ihead = NIL;       /* p->idle */
+byte inext[NW];         /* w->idle_next (also the wake list's link) */
+byte iprev[NW];         /* w->idle_prev */
+bool idle[NW];          /* w->idle */
+bool claimed[NW];       /* w->claimed */
+bool token[NW];         /* w->parker.token */
+#ifdef CLAIM_SETTLE
+bool delivered[NW];     /* w->delivered (parker mutex) */
+#endif
+
+/* ghost state, for the properties */
+byte pushed;            /* tasks pushed by the submitter */
+byte taken;             /* tasks taken from a queue to run */
+bool at_park[NW];       /* blocked in sleep_or_exit's park */
+#ifdef SPAWN
+bool spawned;
+#endif
+#ifdef SPECIAL
+byte special = NIL;     /* the worker running the first task */
+byte ran;               /* tasks other than that one that have run */
+#endif
+#ifdef WAITER
+bool linked;            /* the waiter's node is on the future (link_all) */
+#endif
+
+/* ---- steps -----------------------------------------------------------------
+ *
+ * Each `atomic` below is one step of the C code: it makes at most one
+ * access to state that other threads read or write without a lock this
+ * thread holds; the rest of what it touches is the thread's own (its
+ * locals, fields guarded by a mutex it holds, ghost variables).  Merged on
+ * purpose, as no other thread can tell: taking a mutex with the first
+ * access after it, releasing one with the last access before it (only
+ * other lockers see the mutex, and they block either way), and a critical
+ * section whose body is one access.  One approximation: idle_remove() is
+ * one step although, for a worker not at the head, it writes both
+ * sleepers and its predecessor's idle_next. */
+
+#define LOCK(m)   (m == 0) -> m = 1     /* pthread_mutex_lock: blocks */
+#define UNLOCK(m) m = 0                 /* pthread_mutex_unlock */
+
+/* ---- idle list (mu held), sched.c idle_push / idle_remove / tpi_idle_claim - */
+
+#ifdef FIX_SLEEPERS
+#define IDLE_PUSH_COUNT skip            /* FIX: the count of W1 stays */
+#else
+#define IDLE_PUSH_COUNT sleepers++      /* atomic_fetch_add(&p->sleepers) */
+#endif
+
+/* idle_push(p, w), in two steps: what it writes that is read without mu
+ * is sleepers (by R2) and then idle_next (by tpi_unpark_list's walk). */
+inline idle_push_count(w)
+{
+    idle[w] = 1;
+    claimed[w] = 0;
+    IDLE_PUSH_COUNT
+}
+
+inline idle_push_link(w)
+{
+    iprev[w] = NIL;
+    inext[w] = ihead;                   /* w->idle_next = p->idle */
+    if
+    :: ihead != NIL -> iprev[ihead] = w
+    :: else
+    fi;
+    ihead = w
+}
+
+/* idle_remove(p, w).  idle_prev of a worker off the list is never read
+ * before idle_push writes it again: it is reset here to keep states few.
+ * idle_next is left as it is, as in the C code (the wake list uses it). */
+inline idle_remove(w)
+{
+    if
+    :: iprev[w] != NIL -> inext[iprev[w]] = inext[w]
+    :: else -> ihead = inext[w]
+    fi;
+    if
+    :: inext[w] != NIL -> iprev[inext[w]] = iprev[w]
+    :: else
+    fi;
+    iprev[w] = NIL;
+    idle[w] = 0;
+    assert(sleepers > 0);
+    sleepers--                          /* atomic_fetch_sub(&p->sleepers) */
+}
+
+/* ---- tpi_wake_some(p, n), sched.c --------------------------------------------
+ * Locals of the caller: wk, wake, nx, c, mine (ghost: the workers this
+ * call claimed, one bit each). */
+
+#ifdef FIX_WALK
+/* FIX: the wake list is read while mu is still held (the claimed workers
+ * change their idle_next only under mu). */
+#define READ_WAKE_LIST \
+    do \
+    :: wake != NIL -> assert(mine & (1 << wake)); wake = inext[wake] \
+    :: else -> break \
+    od
+#else
+#define READ_WAKE_LIST skip
+#endif
+
+/* Under mu, then unlock:
+ *   for (i < n && (w = tpi_idle_claim(p)) != NULL) {
+ *       w->idle_next = wake; wake = w; }
+ *   pthread_mutex_unlock(&p->mu);
+ * mu is already held (taken in the caller's previous step). */
+inline claim_some(n)
+{
+    do
+    :: atomic {
+           c < n && ihead != NIL ->
+           wk = ihead;                          /* tpi_idle_claim */
+           idle_remove(wk);
+           claimed[wk] = 1;
+           mine = mine | (1 << wk)
+       }
+       atomic {
+           inext[wk] = wake;                    /* w->idle_next = wake */
+           wake = wk;
+           c++
+       }
+    :: atomic {
+           else ->
+           READ_WAKE_LIST;
+           UNLOCK(mu);
+           c = 0;
+           wk = NIL;
+           break
+       }
+    od
+}
+
+/* tpi_unpark_list(wake), after the unlock. */
+inline unpark_claimed()
+{
+#ifdef FIX_WALK
+    wk = 0;
+    do
+    :: atomic {
+           wk < NW && (mine & (1 << wk)) ->
+           token[wk] = 1;                       /* tpi_parker_unpark */
+           mine = mine & ~(1 << wk);
+           wk++
+       }
+    :: atomic { wk < NW && !(mine & (1 << wk)) -> wk++ }
+    :: atomic { else -> wk = NIL; break }
+    od
+#else
+    /* next = wake->idle_next (read without mu); tpi_parker_unpark(wake);
+     * wake = next */
+    do
+    :: atomic {
+           wake != NIL ->
+#ifndef NO_WALK_CHECK
+           assert(mine & (1 << wake));          /* only workers it claimed */
+#endif
+           mine = mine & ~(1 << wake);
+           nx = inext[wake]
+       }
+#ifdef CLAIM_SETTLE
+       /* tpi_parker_unpark_flag(&wake->parker, &wake->delivered) */
+       atomic { delivered[wake] = 1; token[wake] = 1; wake = nx; nx = NIL }
+#else
+       atomic { token[wake] = 1; wake = nx; nx = NIL }  /* tpi_parker_unpark */
+#endif
+    :: atomic {
+           else ->
+#ifndef NO_WALK_CHECK
+           assert(mine == 0);                   /* ... and all of them */
+#endif
+           mine = 0;
+           break
+       }
+    od
+#endif
+}
+
+inline wake_some(n)
+{
+    /* F2: tpi_fence() -- sequential consistency */
+    if
+    :: sleepers == 0                    /* R2: sleepers == 0: return */
+    :: else ->
+        if
+        :: searching > 0                /* R2: searching > 0: return */
+        :: else ->
+            atomic { LOCK(mu) }         /* pthread_mutex_lock(&p->mu) */
+            claim_some(n);
+            unpark_claimed()
+        fi
+    fi
+}
+
+/* ---- the submitter (submit.c, enqueue() from outside the pool) ------------- */
+
+#ifdef BATCH
+#define NSUB 1          /* one tp_submit_batch of NT tasks */
+#define PER  NT
+#else
+#define NSUB NT         /* NT single submits */
+#define PER  1
+#endif
+
+active proctype submitter()
+{
+    byte i;
+    byte wk = NIL, wake = NIL, nx = NIL, c, mine;
+#ifdef BROKEN_R2_EARLY
+    bool early;
+#endif
+    do
+    :: atomic { i < NSUB -> i++ }
+#ifdef BROKEN_R2_EARLY
+        /* BROKEN: R2 before the push, so not ordered after it by F2. */
+        atomic { early = (sleepers > 0) }
+        if
+        :: early -> atomic { early = (searching == 0) }
+        :: else
+        fi;
+#endif
+        /* lock inj_mu; (inj_closed: no shutdown); inject_locked(): splice
+         * the chain, q->len += n (relaxed store); unlock inj_mu */
+        atomic {
+            LOCK(inj_mu);
+            inj_len = inj_len + PER;
+            pushed = pushed + PER;
+            UNLOCK(inj_mu)
+        }
+#ifdef BROKEN_R2_EARLY
+        if
+        :: early -> early = 0; atomic { LOCK(mu) } claim_some(PER); unpark_claimed()
+        :: else
+        fi
+#else
+        wake_some(PER)                  /* tpi_wake_some(p, n): F2, R2 */
+#endif
+    :: else -> break
+    od
+}
+
+/* ---- workers (sched.c) ------------------------------------------------------ */
+
+/* tpi_deque_pop(&w->dq), as one step. */
+#define POP_OWN \
+    if \
+    :: dq[me] > 0 -> dq[me]--; taken++; got = 1 \
+    :: else \
+    fi
+
+/* take_injected(w, TP_PRIORITY_NORMAL), if nothing was found yet.  The
+ * lock-free look at q->len first is not modelled: reading 0 there is the
+ * same as taking nothing under the lock at that moment. */
+inline take_injected()
+{
+    atomic {
+        if
+        :: got == 0 ->
+            LOCK(inj_mu);
+            k = inj_len / NW + 1;       /* k = len / nthreads + 1 (<= 32) */
+            if
+            :: k > inj_len -> k = inj_len
+            :: else
+            fi;
+            inj_len = inj_len - k;      /* tpi_list_take; q->len = len - k */
+            if
+            :: k > 0 -> taken++; got = 1; k--   /* `first` is returned */
+            :: else
+            fi;
+            UNLOCK(inj_mu)
+        :: else
+        fi
+    }
+    if
+    :: k > 0 ->                         /* the rest, on the own deque */
+        do
+        :: atomic { k > 0 -> dq[me]++; k-- }       /* tpi_deque_push */
+        :: else -> break
+        od;
+        /* wake_one(p): others may steal.  Called from search(), this one
+         * never wakes anybody: the caller itself counts in `searching`, so
+         * R2 returns (spin lists it as unreached); the wake at the end of
+         * search(), after S-, is the one that does. */
+        wake_some(1)
+    :: else
+    fi
+}
+
+/* steal_any(w), if nothing was found yet: a steal from each other worker,
+ * from a random start (s). */
+inline steal_any()
+{
+#if NW > 2
+    if
+    :: got == 0 ->
+        do
+        :: s < NW - 1 -> s++
+        :: break
+        od
+    :: else
+    fi;
+#endif
+    do
+    :: atomic {
+           got == 0 && j < NW ->
+           v = (s + j) % NW;
+           j++;
+           if
+           :: v != me && dq[v] > 0 -> dq[v]--; taken++; got = 1  /* OK */
+#ifdef STEAL_RETRY
+           :: v != me && dq[v] > 0                   /* RETRY: a lost race */
+#endif
+           :: else                                   /* EMPTY, or itself */
+           fi
+       }
+    :: atomic { else -> s = 0; j = 0; v = 0; break }
+    od
+}
+
+/* One round of find_work(w, true): find_local() (the high level and a
+ * due low level are not modelled: the own deque), the normal injector,
+ * steal_any().  The own deque's pop is folded into the caller's step
+ * (with its loop condition). */
+#define FIND_WORK_FIRST POP_OWN
+inline find_work_rest()
+{
+    take_injected();
+    steal_any()
+}
+
+/* work_visible(p): the injector's len, then each deque, a read each (R1).
+ * The first read is folded into the caller's step (vis = inj_len > 0). */
+inline work_visible_rest()
+{
+    do
+    :: atomic { vis == 0 && j < NW -> vis = (dq[j] > 0); j++ }
+    :: atomic { else -> j = 0; break }
+    od
+}
+
+#define WV_FIRST vis = (inj_len > 0)    /* work_visible(p): the injector */
+#define WV_REST  work_visible_rest()    /* ... and the deques */
+#ifdef BROKEN_NO_R1
+#define R1_FIRST vis = 0                /* BROKEN: no look at the queues */
+#define R1_REST  skip
+#else
+#define R1_FIRST WV_FIRST
+#define R1_REST  WV_REST
+#endif
+
+#ifdef SPECIAL
+/* A task other than the first has run: the last one settles what the
+ * first waits for, and a linked waiter is unparked under the future's
+ * lock (tpi_parker_unpark_flag): one step. */
+#ifdef WAITER
+#define TASK_DONE \
+    ran++; \
+    if \
+    :: ran == NTOT - 1 && linked -> token[special] = 1 \
+    :: else \
+    fi
+#else
+#define TASK_DONE ran++
+#endif
+#endif
+
+#ifdef CLAIM_SETTLE
+/* claim_settle(w): a claimed worker waits until its claimer's unpark has
+ * been delivered (the claimer's last access to its idle_next):
+ *   while (!tpi_parker_flag(&w->parker, &w->delivered))
+ *       tpi_parker_park(&w->parker, forever);
+ *   w->delivered = false; */
+inline claim_settle()
+{
+    do
+    :: atomic { delivered[me] -> delivered[me] = 0; break }
+    :: atomic { !delivered[me] }
+        atomic { token[me] -> token[me] = 0 }
+    od
+}
+#endif
+
+proctype worker(byte me)
+{
+    bit got, vis;
+    byte k, j, v, s, r;
+    byte wk = NIL, wake = NIL, nx = NIL, c, mine;
+#ifdef WAITER
+    bit pass;
+#endif
+#ifdef CLAIM_SETTLE
+    bit clm;
+#endif
+
+top:
+    /* tpi_worker_main: f = find_local(w) */
+    atomic { POP_OWN }
+    if
+    :: got -> goto run_task
+    :: else
+    fi;
+
+    /* f = search(w) */
+    searching++;                        /* search(): searching++ (seq_cst) */
+    do                                  /* the rounds: find_work(w, true) */
+    :: atomic { got == 0 && r < ROUNDS -> r++; FIND_WORK_FIRST }
+        find_work_rest()
+    :: atomic { else -> r = 0; break }
+    od;
+#ifdef BROKEN_S_LATE
+    if
+    :: got -> atomic { assert(searching > 0); searching-- }
+    :: else
+    fi;
+#else
+    atomic {                            /* S- (seq_cst) */
+        assert(searching > 0);
+        searching--
+    }
+#endif
+    if
+    :: got ->
+        /* search(): if (f != NULL && work_visible(p)) wake_one(p) */
+        atomic { WV_FIRST }
+        WV_REST;
+        if
+        :: vis -> vis = 0; wake_some(1)
+        :: else
+        fi;
+        goto run_task
+    :: else
+    fi;
+
+    /* sleep_or_exit(w) */
+    atomic { LOCK(mu); sleepers++ }     /* lock mu; W1: sleepers++ */
+    /* F1: tpi_fence() -- sequential consistency */
+    atomic { R1_FIRST }                 /* R1: work_visible(p) */
+    R1_REST;
+#ifdef BROKEN_S_LATE
+    /* BROKEN: S- only after R1 */
+    atomic { assert(searching > 0); searching-- }
+#endif
+    if
+    :: atomic {
+           vis ->                       /* work: sleepers--, unlock, loop */
+           vis = 0;
+           assert(sleepers > 0);
+           sleepers--;
+           UNLOCK(mu);
+           goto top
+       }
+    :: else
+    fi;
+#ifndef FIX_SLEEPERS
+    /* sleepers-- after R1, and idle_push() adds 1 again: in between, a
+     * submitter's R2 (no lock) reads a count without this worker. */
+    atomic { assert(sleepers > 0); sleepers-- }
+#endif
+    /* (p->stopping != STOP_NONE: shutdown not modelled) */
+    atomic { idle_push_count(me) }      /* idle_push(p, w) */
+    atomic { idle_push_link(me); UNLOCK(mu); at_park[me] = 1 }
+end_park:
+    /* tpi_parker_park(&w->parker, forever) */
+    atomic { token[me] -> token[me] = 0; at_park[me] = 0 }
+    atomic {                            /* lock mu; if (w->idle) ...; unlock */
+        LOCK(mu);
+#ifdef CLAIM_SETTLE
+        clm = !idle[me];                /* claimed = !w->idle */
+#endif
+        if
+        :: idle[me] -> idle_remove(me)  /* woken by something else */
+        :: else
+        fi;
+        UNLOCK(mu)
+    }
+#ifdef CLAIM_SETTLE
+    if
+    :: clm -> clm = 0; claim_settle()   /* if (claimed) claim_settle(w) */
+    :: else
+    fi;
+#endif
+    goto top;
+
+run_task:
+    /* run_taken(w, f) */
+    got = 0;
+#ifdef SPAWN
+    /* The first task run submits a child: enqueue() from a worker. */
+    if
+    :: atomic { !spawned -> spawned = 1; dq[me]++ }    /* tpi_deque_push */
+        wake_some(1)                                    /* tpi_wake_some */
+    :: else
+    fi;
+#endif
+#ifdef SPECIAL
+    if
+    :: atomic { special == NIL -> special = me }
+#ifdef WAITER
+        goto wait_task
+#else
+        /* BLOCKER: blocked in user code until the others have run */
+        (ran == NTOT - 1)
+#endif
+    :: else -> atomic { TASK_DONE }
+    fi;
+#endif
+    goto top;
+
+#ifdef WAITER
+    /* wait.c park_until_any() of the waiting task, on worker me. */
+wait_task:
+    do
+    :: ran == NTOT - 1 -> break         /* first_done(): settled */
+    :: else ->
+        /* tpi_worker_help(w): find_work(w, true); a task runs nested */
+        atomic { FIND_WORK_FIRST }
+        find_work_rest();
+        if
+        :: got -> atomic { got = 0; TASK_DONE }
+        :: else ->
+            /* link_all(): fails if the future settled meanwhile */
+            if
+            :: atomic { ran != NTOT - 1 -> linked = 1 }
+                /* tpi_worker_park_begin(w) */
+                atomic { LOCK(mu); sleepers++ }     /* lock mu; W1 */
+                /* F1: tpi_fence() */
+                atomic { R1_FIRST }                 /* R1 */
+                R1_REST;
+#ifndef FIX_SLEEPERS
+                atomic { assert(sleepers > 0); sleepers-- }
+#endif
+                if
+                :: atomic {
+                       vis ->
+#ifdef FIX_SLEEPERS
+                       assert(sleepers > 0);
+                       sleepers--;
+#endif
+                       vis = 0;
+                       UNLOCK(mu)
+                   }
+                    linked = 0          /* unlink_all(): go and run it */
+                :: else ->
+                    atomic { idle_push_count(me) }  /* idle_push */
+                    atomic { idle_push_link(me); UNLOCK(mu) }
+end_wpark:
+                    atomic { token[me] -> token[me] = 0 }   /* park */
+                    /* tpi_worker_park_end(w) */
+                    atomic {
+                        LOCK(mu);
+                        if
+                        :: idle[me] -> idle_remove(me)
+                        :: else -> pass = claimed[me]
+                        fi;
+                        claimed[me] = 0;
+                        UNLOCK(mu)
+                    }
+                    if
+                    :: pass ->
+                        pass = 0;
+#ifdef CLAIM_SETTLE
+                        claim_settle();
+#endif
+                        wake_some(1)    /* wake_one(p): hand it on */
+                    :: else
+                    fi;
+                    linked = 0          /* unlink_all() */
+                fi
+            :: else
+            fi
+        fi
+    od;
+    goto top;                           /* the waiting task has run */
+#endif
+}
+
+/* ---- the properties ----------------------------------------------------------- */
+
+#ifndef LTL
+/* Runs only once no other process can move. */
+active proctype quiescent()
+{
+    byte w, n;
+    timeout ->
+    atomic {
+        assert(pushed == NT);               /* the submitter is done */
+        assert(taken == NTOT);              /* (a) every task was taken */
+        assert(inj_len == 0);
+        w = 0;
+        do
+        :: w < NW ->
+            assert(dq[w] == 0);
+            assert(at_park[w]);             /* parked in sleep_or_exit */
+            assert(idle[w]);                /* (b) where a submit finds it */
+            assert(!token[w]);
+#ifdef CLAIM_SETTLE
+            assert(!delivered[w]);          /* no stale delivery */
+#endif
+            n = n + idle[w];
+            w++
+        :: else -> break
+        od;
+        assert(sleepers == n);
+        assert(searching == 0)
+    }
+}
+#endif
+
+init
+{
+    byte i;
+    atomic {
+        do
+        :: i < NW -> iprev[i] = NIL; inext[i] = NIL; i++
+        :: else -> break
+        od;
+        i = 0;
+        do
+        :: i < NW -> run worker(i); i++
+        :: else -> break
+        od
+    }
+}
+
+#ifdef LTL
+/* (a) alone, instead of the check at quiescence: a run that ends (every
+ * process blocked) with a task not taken violates it, as spin extends a
+ * finished run by stuttering. */
+ltl all_taken { [] ((pushed == NT) -> <> (taken == NTOT)) }
+#endif
