@@ -143,6 +143,9 @@ static void finish_helpers(loop *l, tp_future **fs, tpi_callback *cbs,
         tp_future_release(fs[i]);
 }
 
+/* The loop of the top comment in one piece: helpers' arrays on the stack
+ * or the heap, start, take part, finish; split further, the state the
+ * steps share would have to travel between them. */
 int tp_parallel_for(tp_pool *pool, size_t begin, size_t end, size_t grain,
                     tp_range_fn body, void *ctx)
 {

@@ -232,6 +232,8 @@ static void init_fields(tp_pool *p, const tp_options *opts)
     atomic_init(&p->abort, false);
 }
 
+/* Long for a reason: one goto ladder undoes a partial creation in reverse
+ * order, in one place, rather than cleanup written at each failure. */
 int tp_pool_create(tp_pool **out, const tp_options *opts)
 {
     tp_options defaults;

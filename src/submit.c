@@ -211,27 +211,36 @@ static void discard_chain(tp_pool *p, tpi_list *chain)
             tpi_task_free(p, t);
 }
 
+/* A task's options as a level and a start deadline (monotonic ns, 0:
+ * none); false if they are invalid.  o NULL: the defaults. */
+static bool read_opts(const tp_task_opts *o, int *level, uint64_t *deadline)
+{
+    *level = TP_PRIORITY_NORMAL;
+    *deadline = 0;
+    if (o == NULL)
+        return true;
+    if ((unsigned)o->priority > (unsigned)TP_PRIORITY_LOW)
+        return false;
+    *level = (int)o->priority;
+    if (o->start_deadline_ms >= 0) {
+        int64_t ms = o->start_deadline_ms;
+        if (ms > (int64_t)3155760000000) /* ~100 years */
+            ms = (int64_t)3155760000000;
+        *deadline = tpi_now_ns() + (uint64_t)ms * 1000000u;
+    }
+    return true;
+}
+
 /* `storage`: caller-provided memory for the task (tp_submit_inplace()),
  * or NULL to allocate it.  `internal`: the library's own task (pool.h). */
 static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
                       const tp_task_opts *o, tp_task_storage *storage,
                       bool internal)
 {
-    if (p == NULL || fn == NULL)
+    int level;
+    uint64_t deadline;
+    if (p == NULL || fn == NULL || !read_opts(o, &level, &deadline))
         return TP_EINVAL;
-    int level = TP_PRIORITY_NORMAL;
-    uint64_t deadline = 0;
-    if (o != NULL) {
-        if ((unsigned)o->priority > (unsigned)TP_PRIORITY_LOW)
-            return TP_EINVAL;
-        level = (int)o->priority;
-        if (o->start_deadline_ms >= 0) {
-            int64_t ms = o->start_deadline_ms;
-            if (ms > (int64_t)3155760000000) /* ~100 years */
-                ms = (int64_t)3155760000000;
-            deadline = tpi_now_ns() + (uint64_t)ms * 1000000u;
-        }
-    }
     if (tpi_forked(p))
         return TP_EFORKED;
     bool worker = tpi_on_worker_of(p);
