@@ -17,7 +17,7 @@
 #include <stdlib.h>
 
 #include "bench.h"
-#include "tpool.h"
+#include "peer_tpool.h"
 
 #define JOBS 1024
 
@@ -32,18 +32,14 @@ static bench_pool *tpl_create(unsigned threads, bench_fn fn)
 {
     bench_pool *p = bench_xcalloc(1, sizeof *p);
     p->fn = fn;
-    tp_options opts;
-    tp_options_init(&opts);
-    opts.threads = threads;
-    opts.name = "tpbench";
-    int rc = tp_pool_create(&p->pool, &opts);
-    if (rc == 0) {
-        rc = tp_waitset_create(&p->ws);
-        if (rc != 0)
-            tp_pool_destroy(p->pool);
+    if ((p->pool = bench_tpool_new(threads)) == NULL) {
+        free(p);
+        return NULL;
     }
+    int rc = tp_waitset_create(&p->ws);
     if (rc != 0) {
         fprintf(stderr, "tpool: %s\n", tp_strerror(rc));
+        tp_pool_destroy(p->pool);
         free(p);
         return NULL;
     }

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 
 #include "bench.h"
-#include "tpool.h"
+#include "peer_tpool.h"
 
 struct bench_pool {
     tp_pool *pool;
@@ -28,13 +28,7 @@ static bench_pool *fj_create(unsigned threads, bench_fn fn)
 {
     bench_pool *p = bench_xcalloc(1, sizeof *p);
     p->fn = fn;
-    tp_options opts;
-    tp_options_init(&opts);
-    opts.threads = threads;
-    opts.name = "tpbench";
-    int rc = tp_pool_create(&p->pool, &opts);
-    if (rc != 0) {
-        fprintf(stderr, "tpool: %s\n", tp_strerror(rc));
+    if ((p->pool = bench_tpool_new(threads)) == NULL) {
         free(p);
         return NULL;
     }

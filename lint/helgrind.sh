@@ -106,7 +106,11 @@ run_one() {
         *) echo "helgrind: $name ($group): FAILED (exit $rc), ${t} s: $logs/$name.log" ;;
     esac
     # The status goes to a file: the throttle below reaps jobs in any order.
-    [ "$rc" -eq 0 ] || echo "$name" >>"$logs/failed"
+    # A failure shows its log's end, so that a CI log says what went wrong.
+    if [ "$rc" -ne 0 ]; then
+        echo "$name" >>"$logs/failed"
+        tail -n 40 "$logs/$name.log" | sed "s/^/helgrind: $name: /"
+    fi
     return "$rc"
 }
 

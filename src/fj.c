@@ -61,17 +61,12 @@
 #if defined(__GNUC__)
 #define TPI_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TPI_UNLIKELY(x) __builtin_expect(!!(x), 0)
-/* The hot paths read this on every spawn and sync: initial-exec makes it
- * two loads (its offset, then the value beside the thread pointer) in the
- * shared library too, with no call to __tls_get_addr. */
-#define TPI_TLS_IE __attribute__((tls_model("initial-exec")))
 /* Kept out of line, so that the fast paths stay leaf functions that save
  * no registers. */
 #define TPI_COLD __attribute__((noinline, cold))
 #else
 #define TPI_LIKELY(x) (x)
 #define TPI_UNLIKELY(x) (x)
-#define TPI_TLS_IE
 #define TPI_COLD
 #endif
 
@@ -83,9 +78,12 @@ _Static_assert(_Alignof(tpi_worker) > TPI_FJ_FLAGS,
                "worker pointers must leave the state flags free");
 _Static_assert(TPI_FJ_CAP < UINT32_MAX, "indices are 32 bits");
 
-/* The calling worker's deque, cached from tpi_self on first use (a thread
- * is a worker of one pool for its whole life); NULL elsewhere. */
-static _Thread_local tpi_fj *fj_self TPI_TLS_IE;
+/* The calling worker's deque, NULL when the thread is no worker. */
+static inline tpi_fj *fj_self(void)
+{
+    tpi_worker *w = tpi_self;
+    return w != NULL ? &w->fj : NULL;
+}
 
 static inline tpi_fj_frame *frame_of(tp_fj_frame *f)
 {
@@ -119,7 +117,6 @@ void tpi_fj_init(tpi_worker *w)
     atomic_init(&q->want, 0);
     q->head = 0;
     q->split = 0;
-    q->rng = 0x2545F4914F6CDD1Dull * (w->index + 1u);
     q->self = w;
     q->victim = NULL;
     q->carrier.next = NULL;
@@ -239,15 +236,6 @@ void tpi_fj_run_carrier(tpi_worker *w, tpi_task *carrier)
     run_stolen(w, w->fj.victim, carrier->arg);
 }
 
-static uint64_t next_rand(tpi_fj *q)
-{
-    uint64_t x = q->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return q->rng = x;
-}
-
 void tpi_fj_offer_slow(tpi_fj *q)
 {
     publish(q, q->head - q->split);
@@ -258,7 +246,7 @@ tpi_task *tpi_fj_steal(tpi_worker *w)
     tpi_fj *q = &w->fj;
     tp_pool *p = w->pool;
     unsigned n = p->nthreads;
-    unsigned start = (unsigned)(next_rand(q) % n);
+    unsigned start = (unsigned)(tpi_worker_rand(w) % n);
     for (int round = 0; round < 2; round++) {
         bool retry = false;
         /* Others first (their frames are what idle workers are for), w's
@@ -330,15 +318,6 @@ static void *join_stolen(tpi_worker *w, tpi_fj_frame *fr)
 
 /* ---- the API ------------------------------------------------------------------ */
 
-/* The calling thread's deque, or NULL when it is no worker. */
-static tpi_fj *self_slow(void)
-{
-    tpi_worker *w = tpi_self;
-    if (w == NULL)
-        return NULL;
-    return fj_self = &w->fj;
-}
-
 /* Runs fr at once: the caller is no worker, or its deque is full. */
 TPI_COLD static int run_now(tpi_fj_frame *fr, tp_task_fn fn, void *arg)
 {
@@ -363,23 +342,20 @@ static inline int push(tpi_fj *q, uint32_t h, tpi_fj_frame *fr,
     return 0;
 }
 
-/* tp_spawn() on the first spawn of a worker, on other threads, and with
- * bad arguments. */
+/* tp_spawn() outside a pool's workers (the call is made at once), and
+ * with bad arguments there. */
 TPI_COLD static int spawn_outside(tpi_fj_frame *fr, tp_task_fn fn,
                                   void *arg)
 {
     if (fr == NULL || fn == NULL)
         return TP_EINVAL;
-    tpi_fj *q = self_slow();
-    if (q == NULL || q->head >= TPI_FJ_CAP)
-        return run_now(fr, fn, arg);
-    return push(q, q->head, fr, fn, arg);
+    return run_now(fr, fn, arg);
 }
 
 int tp_spawn(tp_fj_frame *frame, tp_task_fn fn, void *arg)
 {
     tpi_fj_frame *fr = frame_of(frame);
-    tpi_fj *q = fj_self;
+    tpi_fj *q = fj_self();
     if (TPI_UNLIKELY(q == NULL))
         return spawn_outside(fr, fn, arg);
     /* Apart: the compiler then tests and branches, no setcc chain. */
@@ -402,8 +378,8 @@ void *tp_sync(tp_fj_frame *frame)
     if (TPI_UNLIKELY(fn == NULL))
         return fr->result; /* ran at spawn */
     /* fn set: tp_spawn() pushed fr on this thread's deque (the spawning
-     * thread syncs), so fj_self is set. */
-    tpi_fj *q = fj_self;
+     * thread syncs), so the thread is a worker. */
+    tpi_fj *q = fj_self();
     uint32_t h = q->head;
     if (TPI_LIKELY(h > q->split)) { /* the newest frame is private */
         q->head = h - 1;

@@ -85,7 +85,6 @@ typedef struct tpi_fj {
     /* Owner only (as spawner, and as thief for `carrier`). */
     _Alignas(TPI_CACHE_LINE) uint32_t head; /* next free slot */
     uint32_t split;    /* ts's split, as the owner last set it */
-    uint64_t rng;      /* first victim of a steal */
     tpi_worker *self;
     tpi_worker *victim; /* owner of the frame `carrier` hands over */
     tpi_task carrier;  /* a stolen frame, as the scheduler's task */

@@ -335,14 +335,22 @@ static int wait_until_idle(tp_pool *p, const tpi_deadline *dl)
     return rc;
 }
 
-int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
+/* Whether the caller may wait for p to go idle or stop: 0, or the error
+ * (TP_EINVAL, TP_EFORKED, TP_EDEADLK: a task of p would wait for itself). */
+static int check_waiter(const tp_pool *p)
 {
     if (p == NULL)
         return TP_EINVAL;
     if (tpi_forked(p))
         return TP_EFORKED;
-    if (inside_pool(p))
-        return TP_EDEADLK;
+    return inside_pool(p) ? TP_EDEADLK : 0;
+}
+
+int tp_pool_wait_idle(tp_pool *p, int64_t timeout_ms)
+{
+    int rc = check_waiter(p);
+    if (rc != 0)
+        return rc;
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     return wait_until_idle(p, &dl);
 }
@@ -477,12 +485,9 @@ static void begin_stop(tp_pool *p, int level)
 
 static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
 {
-    if (p == NULL)
-        return TP_EINVAL;
-    if (tpi_forked(p))
-        return TP_EFORKED;
-    if (inside_pool(p))
-        return TP_EDEADLK;
+    int rc = check_waiter(p);
+    if (rc != 0)
+        return rc;
 
     begin_stop(p, level);
 

@@ -346,8 +346,25 @@ static inline size_t tpi_batch_claim_rest(tpi_batch *b)
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* The worker running on this thread (sched.c), or NULL.  It names the
- * thread; it carries no argument. */
-extern _Thread_local tpi_worker *tpi_self;
+ * thread; it carries no argument.  Read on every submit, spawn and sync:
+ * initial-exec makes that a load beside the thread pointer, with no call
+ * to __tls_get_addr, in the shared library too. */
+#if defined(__GNUC__)
+#define TPI_TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define TPI_TLS_IE
+#endif
+extern _Thread_local tpi_worker *tpi_self TPI_TLS_IE;
+
+/* The owner's xorshift64: cheap, and only needs to spread victims. */
+static inline uint64_t tpi_worker_rand(tpi_worker *w)
+{
+    uint64_t x = w->own.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->own.rng = x;
+}
 
 static inline uint64_t tpi_load64(_Atomic uint64_t *a)
 {

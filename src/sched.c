@@ -12,7 +12,7 @@
 #include "fence.h"
 #include "pool_internal.h"
 
-_Thread_local tpi_worker *tpi_self;
+_Thread_local tpi_worker *tpi_self TPI_TLS_IE;
 
 /* ---- idle list (mu held) ------------------------------------------------ */
 
@@ -243,16 +243,6 @@ static void run_future(tpi_worker *w, tp_future *f)
 
 /* ---- finding work ---------------------------------------------------------------- */
 
-static uint64_t next_rand(tpi_worker *w)
-{
-    /* xorshift64: cheap, and only needs to spread victims. */
-    uint64_t x = w->own.rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return w->own.rng = x;
-}
-
 /* Takes tasks from the injector of a level: returns the first.  From the
  * normal level it takes a batch and pushes the rest on w's deque (empty
  * when this is called), where other workers can steal them; from the
@@ -306,7 +296,7 @@ static tpi_task *steal_any(tpi_worker *w)
     unsigned n = p->nthreads;
     if (n < 2)
         return NULL;
-    unsigned start = (unsigned)(next_rand(w) % n);
+    unsigned start = (unsigned)(tpi_worker_rand(w) % n);
     for (int round = 0; round < 2; round++) {
         bool retry = false;
         for (unsigned i = 0; i < n; i++) {

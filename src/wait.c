@@ -233,17 +233,27 @@ int tp_future_get(tp_future *f, int64_t timeout_ms, void **result)
     }
 }
 
-int tp_wait_all_or_first_failure(tp_future *const *fs, size_t n,
-                                 int64_t timeout_ms, size_t *index)
+/* The futures of a wait for all: TP_EINVAL if one is NULL, TP_EDEADLK if
+ * one is the calling task's own. */
+static int check_all(tp_future *const *fs, size_t n)
 {
-    if ((fs == NULL && n > 0) || index == NULL)
-        return TP_EINVAL;
     tp_future *self = tpi_current_task();
     for (size_t i = 0; i < n; i++)
         if (fs[i] == NULL)
             return TP_EINVAL;
         else if (fs[i] == self)
             return TP_EDEADLK;
+    return 0;
+}
+
+int tp_wait_all_or_first_failure(tp_future *const *fs, size_t n,
+                                 int64_t timeout_ms, size_t *index)
+{
+    if ((fs == NULL && n > 0) || index == NULL)
+        return TP_EINVAL;
+    int rc = check_all(fs, n);
+    if (rc != 0)
+        return rc;
     /* Those already settled count first, in index order; then the others
      * in the order they settle, through a waitset (one node each, rather
      * than n scans per settle). */
@@ -254,8 +264,7 @@ int tp_wait_all_or_first_failure(tp_future *const *fs, size_t n,
             return tp_future_error(fs[i]);
         }
     tp_waitset *ws;
-    int rc = tp_waitset_create(&ws);
-    if (rc != 0)
+    if ((rc = tp_waitset_create(&ws)) != 0)
         return rc;
     size_t left = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
@@ -284,18 +293,14 @@ int tp_wait_all(tp_future *const *fs, size_t n, int64_t timeout_ms)
 {
     if (fs == NULL && n > 0)
         return TP_EINVAL;
-    tp_future *self = tpi_current_task();
-    for (size_t i = 0; i < n; i++)
-        if (fs[i] == NULL)
-            return TP_EINVAL;
-        else if (fs[i] == self)
-            return TP_EDEADLK;
+    int rc = check_all(fs, n);
+    if (rc != 0)
+        return rc;
     /* One deadline for the whole call: each wait gets what is left. */
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     for (size_t i = 0; i < n; i++) {
         size_t index;
-        int rc = wait_any(&fs[i], 1, tpi_deadline_left_ms(&dl), &index);
-        if (rc != 0)
+        if ((rc = wait_any(&fs[i], 1, tpi_deadline_left_ms(&dl), &index)) != 0)
             return rc;
     }
     return 0;
