@@ -1208,6 +1208,9 @@ static void fault_scenario(void)
         ctl_destroy(&g);
         return;
     }
+    /* `held` must be running, not merely queued: case 5 cancels the
+     * losers, and a queued `held` would be one. */
+    event_wait(&g.started, 1);
     CHECK_OK(tp_future_wait(done, -1));
     tp_future *ins[2] = {held, done};
 
