@@ -218,8 +218,32 @@ typedef enum tp_full_policy {
  * first task and `on_stop` after its last.  `index` is 0..threads-1. */
 typedef void (*tp_thread_hook)(unsigned index, void *ctx);
 
+/*
+ * Option structs that grow
+ * ------------------------
+ * tp_options and tp_task_opts gain fields in later versions, at their end,
+ * without breaking programs built against an older header.  Each begins
+ * with `size`, the size of the layout the program was compiled with, which
+ * tp_options_init() and tp_task_opts_init() (inline functions) pass to the
+ * library.  So:
+ * - A program built against an older header runs with a newer library: the
+ *   fields it does not know keep their defaults.
+ * - A program built against a newer header runs with an older library as
+ *   long as it leaves the fields that library does not know at their
+ *   defaults (every new field's default is all zero bytes); otherwise the
+ *   call that reads the struct returns TP_EINVAL, rather than silently
+ *   ignoring an option the caller asked for.
+ * - `size` 0 (a struct zeroed by hand, never passed to the init function)
+ *   reads as the first layout, TP_OPTIONS_SIZE_V1 or TP_TASK_OPTS_SIZE_V1
+ *   bytes, so such code keeps its meaning.  Any other size below those is
+ *   TP_EINVAL.  Initialising with the init function is the supported way.
+ */
+
 /** Options of tp_pool_create(); tp_options_init() fills in the defaults. */
 typedef struct tp_options {
+    /** The size of this struct as the caller was compiled: set by
+     * tp_options_init() (see "Option structs that grow"). */
+    size_t size;
     /** Worker threads.  0: twice the number of online CPUs (the classic
      * advice for a mix of CPU- and I/O-bound work); at most TP_MAX_THREADS. */
     unsigned threads;
@@ -245,18 +269,42 @@ typedef struct tp_options {
      * a kilobyte a level), may need more.  Below the system's minimum
      * (PTHREAD_STACK_MIN): tp_pool_create() fails with TP_EINVAL. */
     size_t stack_size;
+    /* ---- end of the first layout (TP_OPTIONS_SIZE_V1) ---- */
+    /** Nonzero: each worker is bound to one CPU, worker i to the (i mod n)-th
+     * of the n CPUs that the thread calling tp_pool_create() may run on (its
+     * affinity mask then), so that workers do not migrate.  0 (the default):
+     * the system places the threads.  Where the system cannot bind threads,
+     * tp_pool_create() fails with TP_EINVAL. */
+    int pin_threads;
 } tp_options;
+
+/** The size of tp_options as first published, with every field up to
+ * stack_size (see "Option structs that grow"). */
+#define TP_OPTIONS_SIZE_V1 (offsetof(tp_options, stack_size) + sizeof(size_t))
 
 /** The largest tp_options.threads. */
 #define TP_MAX_THREADS 4096u
 /** The largest capacity of a pool's queue or of a tp_queue. */
 #define TP_MAX_CAPACITY ((size_t)1 << 40)
 
+/** Fills the first `size` bytes at *opts with the defaults of the fields
+ * they hold and sets opts->size to `size`; fields of the library's layout
+ * beyond `size` are not written, nor is anything past `size`.  Called with
+ * sizeof(tp_options) by tp_options_init(), which is what programs use.
+ * Thread-safe.
+ * Errors: TP_EINVAL if opts is NULL or size is below TP_OPTIONS_SIZE_V1
+ * (then nothing is written). */
+TP_EXTERN int tp_options_init_size(tp_options *opts, size_t size);
+
 /** Fills *opts with the defaults: threads 0 (2 x CPUs), name "tpool",
  * unbounded queue, TP_FULL_BLOCK, wait for ever, no hooks, the system's
- * stack size.  Thread-safe.
+ * stack size, threads not pinned; opts->size is the size of this header's
+ * layout.  Thread-safe.
  * Errors: TP_EINVAL if opts is NULL. */
-TP_EXTERN int tp_options_init(tp_options *opts);
+static inline int tp_options_init(tp_options *opts)
+{
+    return tp_options_init_size(opts, sizeof(tp_options));
+}
 
 /** Creates a pool and starts its workers; when it returns 0, every worker is
  * running (its on_start hook has returned) and waiting for work.  `opts`
@@ -264,7 +312,9 @@ TP_EXTERN int tp_options_init(tp_options *opts);
  * success *out owns the new pool: destroy it with tp_pool_destroy().
  * Thread-safe (pools are independent of each other).
  * Errors: TP_EINVAL (out NULL, threads or capacity over the maximum, unknown
- * on_full, stack_size below the minimum), TP_ENOMEM, TP_EAGAIN (the system
+ * on_full, stack_size below the minimum, pin_threads where threads cannot
+ * be bound, a bad opts->size or an option this library does not know: see
+ * "Option structs that grow"), TP_ENOMEM, TP_EAGAIN (the system
  * refused a thread, or a stack of that size).  On error
  * nothing is left behind and *out is unchanged. */
 TP_EXTERN int tp_pool_create(tp_pool **out, const tp_options *opts);
@@ -316,8 +366,11 @@ typedef enum tp_priority {
     TP_PRIORITY_LOW = 2
 } tp_priority;
 
-/** Options of one task, for tp_submit_ex(). */
+/** Options of one task, for tp_submit_ex() and tp_submit_inplace(). */
 typedef struct tp_task_opts {
+    /** The size of this struct as the caller was compiled: set by
+     * tp_task_opts_init() (see "Option structs that grow"). */
+    size_t size;
     tp_priority priority; /**< default TP_PRIORITY_NORMAL */
     /** The task must start within this many milliseconds of the submit;
      * if no worker has started it by then, it never runs: its future
@@ -329,14 +382,30 @@ typedef struct tp_task_opts {
     int64_t start_deadline_ms;
 } tp_task_opts;
 
-/** Fills *opts with the defaults (normal priority, no deadline).
- * Thread-safe.  Errors: TP_EINVAL if opts is NULL. */
-TP_EXTERN int tp_task_opts_init(tp_task_opts *opts);
+/** The size of tp_task_opts as first published (see "Option structs that
+ * grow"). */
+#define TP_TASK_OPTS_SIZE_V1                                                   \
+    (offsetof(tp_task_opts, start_deadline_ms) + sizeof(int64_t))
+
+/** As tp_options_init_size(), for tp_task_opts.
+ * Errors: TP_EINVAL if opts is NULL or size is below TP_TASK_OPTS_SIZE_V1
+ * (then nothing is written). */
+TP_EXTERN int tp_task_opts_init_size(tp_task_opts *opts, size_t size);
+
+/** Fills *opts with the defaults (normal priority, no deadline); opts->size
+ * is the size of this header's layout.  Thread-safe.
+ * Errors: TP_EINVAL if opts is NULL. */
+static inline int tp_task_opts_init(tp_task_opts *opts)
+{
+    return tp_task_opts_init_size(opts, sizeof(tp_task_opts));
+}
 
 /** Submits a task with options: as tp_submit_future() when `out` is not
  * NULL, else as tp_submit().  `opts` may be NULL (the defaults); it is only
  * read during the call.  Thread-safe.
- * Errors: as tp_submit(); also TP_EINVAL for an unknown priority. */
+ * Errors: as tp_submit(); also TP_EINVAL for an unknown priority, a bad
+ * opts->size or an option this library does not know (see "Option structs
+ * that grow"). */
 TP_EXTERN int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
                            const tp_task_opts *opts, tp_future **out);
 

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "error.h"
 #include "fence.h"
+#include "opts.h"
 #include "pool_internal.h"
 
 _Atomic int tpi_fail_thread_countdown;
@@ -102,17 +103,6 @@ static bool inside_pool(const tp_pool *p)
 
 /* ---- creation ------------------------------------------------------------------ */
 
-int tp_options_init(tp_options *opts)
-{
-    if (opts == NULL)
-        return TP_EINVAL;
-    memset(opts, 0, sizeof *opts);
-    opts->name = "tpool";
-    opts->on_full = TP_FULL_BLOCK;
-    opts->submit_timeout_ms = -1;
-    return 0;
-}
-
 static unsigned default_threads(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -135,17 +125,44 @@ static int create_thread(tpi_worker *w)
         }
     }
     tp_pool *p = w->pool;
-    if (p->stack_size == 0)
+    if (p->stack_size == 0 && p->ncpus == 0)
         return pthread_create(&w->thread, NULL, tpi_worker_main, w);
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
     if (rc != 0)
         return rc;
-    rc = pthread_attr_setstacksize(&attr, p->stack_size);
+    if (p->stack_size != 0)
+        rc = pthread_attr_setstacksize(&attr, p->stack_size);
+#ifdef TPI_HAVE_AFFINITY
+    if (rc == 0 && p->ncpus != 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(p->cpus[w->index % p->ncpus], &one);
+        rc = pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+    }
+#endif
     if (rc == 0)
         rc = pthread_create(&w->thread, &attr, tpi_worker_main, w);
     pthread_attr_destroy(&attr);
     return rc;
+}
+
+/* For pin_threads: the CPUs the creating thread may run on, in p->cpus.
+ * False where threads cannot be bound (or the mask cannot be read). */
+static bool pick_cpus(tp_pool *p)
+{
+#ifdef TPI_HAVE_AFFINITY
+    cpu_set_t set;
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        return false;
+    for (int c = 0; c < CPU_SETSIZE && p->ncpus < TPI_MAX_PINNED; c++)
+        if (CPU_ISSET(c, &set))
+            p->cpus[p->ncpus++] = (unsigned short)c;
+    return p->ncpus > 0;
+#else
+    (void)p;
+    return false;
+#endif
 }
 
 /* Stops and joins the first n workers, which have been started. */
@@ -234,23 +251,24 @@ static void init_fields(tp_pool *p, const tp_options *opts)
 
 /* Long for a reason: one goto ladder undoes a partial creation in reverse
  * order, in one place, rather than cleanup written at each failure. */
-int tp_pool_create(tp_pool **out, const tp_options *opts)
+int tp_pool_create(tp_pool **out, const tp_options *caller_opts)
 {
-    tp_options defaults;
-    if (opts == NULL) {
-        tp_options_init(&defaults);
-        opts = &defaults;
-    }
-    if (out == NULL || opts->threads > TP_MAX_THREADS ||
-        opts->queue_capacity > TP_MAX_CAPACITY ||
-        (unsigned)opts->on_full > (unsigned)TP_FULL_CALLER_RUNS ||
-        stack_size_of(opts) == SIZE_MAX)
+    tp_options o; /* the caller's options in the library's layout */
+    if (out == NULL || tpi_options_read(caller_opts, &o) != 0 ||
+        o.threads > TP_MAX_THREADS || o.queue_capacity > TP_MAX_CAPACITY ||
+        (unsigned)o.on_full > (unsigned)TP_FULL_CALLER_RUNS ||
+        stack_size_of(&o) == SIZE_MAX)
         return TP_EINVAL;
+    const tp_options *opts = &o;
 
     tp_pool *p = tpi_calloc(1, sizeof *p);
     if (p == NULL)
         return TP_ENOMEM;
     init_fields(p, opts);
+    if (opts->pin_threads && !pick_cpus(p)) {
+        tpi_free(p);
+        return TP_EINVAL;
+    }
 
     /* One cleanup ladder: each step undoes those before it. */
     int rc = TP_ENOMEM;

@@ -176,6 +176,12 @@
 #define TPI_LOW_EVERY 32
 /* Free ordinary tasks move between threads this many at a time. */
 #define TPI_MEM_BATCH 128
+/* pin_threads binds workers to at most this many distinct CPUs (the
+ * first of the creating thread's mask; CPU_SETSIZE is 1024 in glibc). */
+#define TPI_MAX_PINNED 1024
+#if defined(__linux__) && defined(_GNU_SOURCE)
+#define TPI_HAVE_AFFINITY 1 /* pthread_attr_setaffinity_np() */
+#endif
 /* Frames of a worker's stack of running tasks that readers can see. */
 #define TPI_FRAMES 64
 
@@ -304,6 +310,9 @@ struct tp_pool {
     tp_thread_hook on_start, on_stop;
     void *hook_ctx;
     size_t stack_size;          /* 0: the system's default */
+    /* pin_threads: worker i runs on cpus[i % ncpus]; ncpus 0: not pinned. */
+    unsigned ncpus;
+    unsigned short cpus[TPI_MAX_PINNED];
     char name[16]; /* prefix: the kernel keeps 15 bytes of a name */
 
     tpi_taskmem *mem;           /* memory of ordinary tasks (taskmem.c) */

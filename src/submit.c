@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "opts.h"
 #include "pool_internal.h"
 
 /* ---- capacity ----------------------------------------------------------------- */
@@ -213,17 +214,20 @@ static void discard_chain(tp_pool *p, tpi_list *chain)
 
 /* A task's options as a level and a start deadline (monotonic ns, 0:
  * none); false if they are invalid.  o NULL: the defaults. */
-static bool read_opts(const tp_task_opts *o, int *level, uint64_t *deadline)
+static bool read_opts(const tp_task_opts *caller, int *level,
+                      uint64_t *deadline)
 {
     *level = TP_PRIORITY_NORMAL;
     *deadline = 0;
-    if (o == NULL)
+    if (caller == NULL)
         return true;
-    if ((unsigned)o->priority > (unsigned)TP_PRIORITY_LOW)
+    tp_task_opts o; /* in the library's layout */
+    if (tpi_task_opts_read(caller, &o) != 0 ||
+        (unsigned)o.priority > (unsigned)TP_PRIORITY_LOW)
         return false;
-    *level = (int)o->priority;
-    if (o->start_deadline_ms >= 0) {
-        int64_t ms = o->start_deadline_ms;
+    *level = (int)o.priority;
+    if (o.start_deadline_ms >= 0) {
+        int64_t ms = o.start_deadline_ms;
         if (ms > (int64_t)3155760000000) /* ~100 years */
             ms = (int64_t)3155760000000;
         *deadline = tpi_now_ns() + (uint64_t)ms * 1000000u;
@@ -332,16 +336,6 @@ int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
                               tp_future **futures, size_t *accepted)
 {
     return submit_batch(p, jobs, n, futures, accepted, true);
-}
-
-int tp_task_opts_init(tp_task_opts *opts)
-{
-    if (opts == NULL)
-        return TP_EINVAL;
-    memset(opts, 0, sizeof *opts);
-    opts->priority = TP_PRIORITY_NORMAL;
-    opts->start_deadline_ms = -1;
-    return 0;
 }
 
 int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
