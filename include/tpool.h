@@ -193,12 +193,33 @@ TP_EXTERN int tp_task_stop_requested(void);
  * Returns 0 when the caller is not running a task (ids start at 1). */
 TP_EXTERN uint64_t tp_task_id(void);
 
-/** The index (0 .. threads-1, as passed to the thread hooks) of the pool
- * worker this is called on, or -1 if the calling thread is not a worker of
- * any pool (a task run on its submitting thread by TP_FULL_CALLER_RUNS
- * gets -1).  For per-worker data without locks: an array of `threads`
- * slots indexed by it.  Thread-safe; one thread-local read. */
+/** The index (0 .. max_threads-1, as passed to the thread hooks) of the
+ * pool worker this is called on, or -1 if the calling thread is not a
+ * worker of any pool (a task run on its submitting thread by
+ * TP_FULL_CALLER_RUNS gets -1).  At any moment each index belongs to one
+ * thread at most.  For per-worker data without locks: an array of
+ * tp_pool_max_size() slots indexed by it.  Thread-safe; one thread-local
+ * read. */
 TP_EXTERN int tp_worker_index(void);
+
+/** Called by a task about to block outside the library (I/O, a lock held
+ * elsewhere, a sleep): while it blocks, its pool keeps as many workers
+ * free for other work as before, by starting (or keeping) one extra
+ * thread, within tp_options.max_threads; tp_task_blocking_end(), after
+ * the blocking call, gives the extra thread back (it exits after the task
+ * it is running).  Calls nest: only the outermost pair counts.  Waiting
+ * on futures, waitsets and fork-join needs no such call (a waiting worker
+ * runs other tasks).  Called anywhere else than in a task on a pool's
+ * worker, it does nothing and returns 0.  Call tp_task_blocking_end()
+ * once for each call, whatever it returned.
+ * Errors: TP_EAGAIN or TP_ENOMEM: the system refused the extra thread (the
+ * task may block all the same; the pool has one worker fewer meanwhile). */
+TP_EXTERN int tp_task_blocking_begin(void);
+
+/** Ends what tp_task_blocking_begin() began, on the same thread.  Does
+ * nothing without a matching tp_task_blocking_begin() (a call beyond the
+ * count is ignored). */
+TP_EXTERN void tp_task_blocking_end(void);
 
 /* ------------------------------------------------------------------------ */
 /* Pool                                                                     */
@@ -276,6 +297,13 @@ typedef struct tp_options {
      * the system places the threads.  Where the system cannot bind threads,
      * tp_pool_create() fails with TP_EINVAL. */
     int pin_threads;
+    /** The most worker threads the pool may ever have at once: the bound
+     * of tp_pool_resize() and of the extra threads that
+     * tp_task_blocking_begin() starts.  0 (the default): `threads`, so the
+     * pool never grows past its first size and blocked tasks get no extra
+     * threads.  At least `threads` (a default `threads` is cut to it), at
+     * most TP_MAX_THREADS.  Each slot costs about 2 KiB, thread or not. */
+    unsigned max_threads;
 } tp_options;
 
 /** The size of tp_options as first published, with every field up to
@@ -311,7 +339,8 @@ static inline int tp_options_init(tp_options *opts)
  * may be NULL for the defaults; it is only read during the call.  On
  * success *out owns the new pool: destroy it with tp_pool_destroy().
  * Thread-safe (pools are independent of each other).
- * Errors: TP_EINVAL (out NULL, threads or capacity over the maximum, unknown
+ * Errors: TP_EINVAL (out NULL, threads, max_threads or capacity over the
+ * maximum, threads over max_threads, unknown
  * on_full, stack_size below the minimum, pin_threads where threads cannot
  * be bound, a bad opts->size or an option this library does not know: see
  * "Option structs that grow"), TP_ENOMEM, TP_EAGAIN (the system
@@ -457,12 +486,36 @@ TP_EXTERN int tp_submit_inplace(tp_pool *pool, tp_task_storage *storage,
 TP_EXTERN int tp_submit_batch(tp_pool *pool, tp_job *jobs, size_t n,
                               tp_future **futures, size_t *accepted);
 
-/** Number of worker threads.  Thread-safe.  Returns 0 for NULL. */
+/** Number of worker threads the pool has now: its size at creation, as
+ * changed since by tp_pool_resize(), plus the extra threads started for
+ * tasks inside tp_task_blocking_begin/end.  Workers asked to leave by a
+ * shrink are not counted, even while they finish their task.  Thread-safe.
+ * Returns 0 for NULL. */
 TP_EXTERN unsigned tp_pool_size(const tp_pool *pool);
+
+/** The most worker threads the pool may have (tp_options.max_threads).
+ * Thread-safe.  Returns 0 for NULL. */
+TP_EXTERN unsigned tp_pool_max_size(const tp_pool *pool);
+
+/** Changes the number of worker threads of a running pool to `threads`
+ * (1..tp_pool_max_size()).  Growing starts the new workers before it
+ * returns (they run their on_thread_start hook and take work as soon as
+ * they are up).  Shrinking returns at once: each worker above the new
+ * size finishes the task it is running, runs what is left in its own
+ * queue, runs its on_thread_stop hook and exits; nothing queued is lost or
+ * delayed by it, and a later grow may keep it or start a new thread in its
+ * place.  Worker indices (tp_worker_index()) stay 0..size-1.  The extra
+ * threads for blocked tasks come on top of `threads`.  Thread-safe; may be
+ * called from a task, of this pool too.
+ * Errors: TP_EINVAL (pool NULL, threads 0 or over tp_pool_max_size()),
+ * TP_ESHUTDOWN (a shutdown has begun), TP_EFORKED, TP_EAGAIN or
+ * TP_ENOMEM (the system refused a thread: the workers started before it
+ * stay, and tp_pool_size() says how many there are). */
+TP_EXTERN int tp_pool_resize(tp_pool *pool, unsigned threads);
 
 /** The pool's counters (tp_pool_stats_get()). */
 typedef struct tp_pool_stats {
-    unsigned threads;    /**< worker threads                              */
+    unsigned threads;    /**< worker threads now (tp_pool_size())         */
     size_t queued;       /**< accepted, neither started nor settled       */
     size_t running;      /**< being run by a worker right now             */
     uint64_t submitted;  /**< accepted since creation                     */
@@ -506,12 +559,13 @@ typedef struct tp_pool_snapshot {
     tp_pool_stats stats; /**< as tp_pool_stats_get() */
     size_t injected[3];  /**< tasks in the shared queue of each priority
                               (index: tp_priority) */
-    unsigned threads;    /**< worker threads */
+    unsigned threads;    /**< worker threads now (tp_pool_size()) */
     unsigned workers;    /**< entries filled in the workers array */
 } tp_pool_snapshot;
 
 /** A live view of the pool, for debugging and monitoring: fills *snap and
- * the first `capacity` entries of `workers` (one per worker, by index).
+ * the first `capacity` entries of `workers` (one per worker, by index:
+ * the tp_pool_size() workers, not those leaving after a shrink).
  * It is read while the pool runs, without stopping it: figures about
  * tasks that come and go may be a moment apart, while a blocked worker is
  * seen exactly.  Thread-safe.

@@ -44,7 +44,7 @@ int tp_pool_stats_get(tp_pool *p, tp_pool_stats *s)
     completed += p->ext_completed;
     dropped += p->ext_dropped;
     pthread_mutex_unlock(&p->mu);
-    s->threads = p->nthreads;
+    s->threads = tp_pool_size(p);
     s->submitted = submitted;
     s->completed = completed;
     s->cancelled = dropped;
@@ -68,7 +68,9 @@ int tp_pool_snapshot_get(tp_pool *p, tp_pool_snapshot *snap,
     if (rc != 0)
         return rc;
     uint64_t now = tpi_now_ns();
-    unsigned n = capacity < p->nthreads ? capacity : p->nthreads;
+    /* The live workers (threads.c): 0..size-1. */
+    unsigned live = tp_pool_size(p);
+    unsigned n = capacity < live ? capacity : live;
     pthread_mutex_lock(&p->mu);
     for (int l = 0; l < TPI_LEVELS; l++) /* atomic: no inj_mu needed */
         snap->injected[l] =
@@ -103,7 +105,7 @@ int tp_pool_snapshot_get(tp_pool *p, tp_pool_snapshot *snap,
         info->stolen = tpi_load64(&w->count.stolen);
     }
     pthread_mutex_unlock(&p->mu);
-    snap->threads = p->nthreads;
+    snap->threads = live;
     snap->workers = n;
     return 0;
 }

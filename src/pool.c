@@ -17,6 +17,7 @@
 #include "fence.h"
 #include "opts.h"
 #include "pool_internal.h"
+#include "threads.h"
 
 _Atomic int tpi_fail_thread_countdown;
 #ifdef TPI_TSAN
@@ -113,58 +114,6 @@ static unsigned default_threads(void)
     return (unsigned)cpus * 2;
 }
 
-static int create_thread(tpi_worker *w)
-{
-    int countdown = atomic_load(&tpi_fail_thread_countdown);
-    while (countdown > 0) {
-        if (atomic_compare_exchange_weak(&tpi_fail_thread_countdown,
-                                         &countdown, countdown - 1)) {
-            if (countdown == 1)
-                return EAGAIN;
-            break;
-        }
-    }
-    tp_pool *p = w->pool;
-    if (p->stack_size == 0 && p->ncpus == 0)
-        return pthread_create(&w->thread, NULL, tpi_worker_main, w);
-    pthread_attr_t attr;
-    int rc = pthread_attr_init(&attr);
-    if (rc != 0)
-        return rc;
-    if (p->stack_size != 0)
-        rc = pthread_attr_setstacksize(&attr, p->stack_size);
-#ifdef TPI_HAVE_AFFINITY
-    if (rc == 0 && p->ncpus != 0) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(p->cpus[w->index % p->ncpus], &one);
-        rc = pthread_attr_setaffinity_np(&attr, sizeof one, &one);
-    }
-#endif
-    if (rc == 0)
-        rc = pthread_create(&w->thread, &attr, tpi_worker_main, w);
-    pthread_attr_destroy(&attr);
-    return rc;
-}
-
-/* For pin_threads: the CPUs the creating thread may run on, in p->cpus.
- * False where threads cannot be bound (or the mask cannot be read). */
-static bool pick_cpus(tp_pool *p)
-{
-#ifdef TPI_HAVE_AFFINITY
-    cpu_set_t set;
-    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0)
-        return false;
-    for (int c = 0; c < CPU_SETSIZE && p->ncpus < TPI_MAX_PINNED; c++)
-        if (CPU_ISSET(c, &set))
-            p->cpus[p->ncpus++] = (unsigned short)c;
-    return p->ncpus > 0;
-#else
-    (void)p;
-    return false;
-#endif
-}
-
 /* Stops and joins the first n workers, which have been started. */
 static void stop_workers(tp_pool *p, unsigned n)
 {
@@ -227,7 +176,8 @@ static void init_fields(tp_pool *p, const tp_options *opts)
     tpi_fork_install();
     tpi_future_fork_install();
     p->gen = tpi_fork_generation();
-    p->nthreads = opts->threads != 0 ? opts->threads : default_threads();
+    p->target = opts->threads;
+    p->nthreads = opts->max_threads; /* slots: threads.c */
     p->capacity = opts->queue_capacity;
     p->on_full = opts->on_full;
     p->submit_timeout_ms = opts->submit_timeout_ms;
@@ -247,6 +197,7 @@ static void init_fields(tp_pool *p, const tp_options *opts)
     atomic_init(&p->ext_submitted, 0);
     atomic_init(&p->stop_flag, STOP_NONE);
     atomic_init(&p->abort, false);
+    atomic_init(&p->live_seen, 0);
 }
 
 /* Long for a reason: one goto ladder undoes a partial creation in reverse
@@ -255,9 +206,19 @@ int tp_pool_create(tp_pool **out, const tp_options *caller_opts)
 {
     tp_options o; /* the caller's options in the library's layout */
     if (out == NULL || tpi_options_read(caller_opts, &o) != 0 ||
-        o.threads > TP_MAX_THREADS || o.queue_capacity > TP_MAX_CAPACITY ||
+        o.threads > TP_MAX_THREADS || o.max_threads > TP_MAX_THREADS ||
+        o.queue_capacity > TP_MAX_CAPACITY ||
         (unsigned)o.on_full > (unsigned)TP_FULL_CALLER_RUNS ||
         stack_size_of(&o) == SIZE_MAX)
+        return TP_EINVAL;
+    if (o.threads == 0) { /* the default, within max_threads */
+        o.threads = default_threads();
+        if (o.max_threads != 0 && o.threads > o.max_threads)
+            o.threads = o.max_threads;
+    }
+    if (o.max_threads == 0)
+        o.max_threads = o.threads;
+    if (o.threads > o.max_threads)
         return TP_EINVAL;
     const tp_options *opts = &o;
 
@@ -265,7 +226,7 @@ int tp_pool_create(tp_pool **out, const tp_options *caller_opts)
     if (p == NULL)
         return TP_ENOMEM;
     init_fields(p, opts);
-    if (opts->pin_threads && !pick_cpus(p)) {
+    if (opts->pin_threads && !tpi_threads_pick_cpus(p)) {
         tpi_free(p);
         return TP_EINVAL;
     }
@@ -292,15 +253,17 @@ int tp_pool_create(tp_pool **out, const tp_options *caller_opts)
         w->index = parkers;
         tpi_fj_init(w); /* fork-join deque (fj.c) */
         w->own.rng = 0x9E3779B97F4A7C15ull * (parkers + 1);
+        atomic_init(&w->retire, false);
         if ((rc = tpi_parker_init(&w->parker)) != 0)
             goto fail_threads;
     }
-    for (; threads < p->nthreads; threads++)
-        if ((rc = create_thread(&p->workers[threads])) != 0)
-            goto fail_threads;
+    rc = tpi_threads_start(p, p->target);
+    threads = p->live;
+    if (rc != 0)
+        goto fail_threads;
     /* Handshake: return only once every worker is up (no polling). */
     pthread_mutex_lock(&p->mu);
-    while (p->started_threads < p->nthreads)
+    while (p->started_threads < threads)
         pthread_cond_wait(&p->state_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     *out = p;
@@ -324,11 +287,6 @@ fail_mu:
 fail_workers:
     tpi_free(p);
     return rc == TP_ENOMEM ? rc : tpi_errno_to_tp(rc);
-}
-
-unsigned tp_pool_size(const tp_pool *p)
-{
-    return p == NULL ? 0 : p->nthreads;
 }
 
 /* ---- idle wait ------------------------------------------------------------------- */
@@ -526,8 +484,7 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
     p->joining = true;
     pthread_mutex_unlock(&p->mu);
 
-    for (unsigned i = 0; i < p->nthreads; i++)
-        pthread_join(p->workers[i].thread, NULL);
+    tpi_threads_join_all(p);
 
     /* Tasks that raced with the first sweep (pushed by a task just before
      * it saw the abort) are cancelled now, with no worker left.  When the

@@ -10,6 +10,8 @@
  *                    frames, tunables; the map; the lock order
  *   pool.h       the pool as the rest of the library sees it (waits, futures)
  *   pool.c       pool life cycle: create, wait_idle, shutdown, destroy
+ *   threads.c    worker threads: starting, resizing, extra threads for
+ *                blocked tasks, workers leaving
  *   sched.c      the scheduler: idle list, waking, finding and stealing
  *                work, worker_main, running a task, helping in a wait
  *   submit.c     the submit family, batches and capacity (backpressure)
@@ -27,6 +29,7 @@
  *   fork.c       process generations across fork()
  *   parker.c     one-token sleep/wake used by every blocked thread
  *   queue.c      the public blocking queue (independent of the pool)
+ *   opts.c       option structs: defaults, reading any caller's layout
  *   alloc.c, clock.c, error.c, fence.h   allocator, deadlines, errors,
  *                    the seq_cst fence (visible to ThreadSanitizer)
  *
@@ -101,6 +104,11 @@
  * (a settled future, a finished fork-join frame) waits for its claimer's
  * unpark before it can be listed again, which rewrites idle_next
  * (claim_settle() in sched.c).
+ *
+ * A worker that leaves the pool (a shrink, threads.c) does so in place of
+ * sleeping, with the same fence and look at every queue before it goes,
+ * waking a sleeper if it sees work: for the claim it is a worker that went
+ * to sleep and was woken at once.  At least one worker always stays.
  *
  * A waiting worker (wait.c) also sleeps on the idle list, so new work wakes
  * it as well as the future it waits for; it is not counted as idle for
@@ -230,6 +238,7 @@ typedef struct tpi_worker_own {
     tpi_cache cache;    /* recycled futures */
     tpi_task *free_tasks; /* ordinary tasks' memory (taskmem.c) */
     unsigned nfree;
+    unsigned blocking;  /* tp_task_blocking_begin() nesting (threads.c) */
 } tpi_worker_own;
 
 /* Padded on purpose: the deque's ends and the owner's part each have cache
@@ -237,10 +246,14 @@ typedef struct tpi_worker_own {
 struct tpi_worker { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     tpi_deque dq; /* first: cache-line aligned; owner and thieves */
 
-    /* Set before the thread starts, then only read. */
+    /* Set by tp_pool_create(), then only read. */
     tp_pool *pool;
-    pthread_t thread;
     unsigned index;
+    /* Its slot's thread (threads.c): set under mu when one starts. */
+    pthread_t thread;
+    uint8_t slot;          /* SLOT_* of threads.c (mu) */
+    _Atomic bool retire;   /* asked to leave: written under mu, read by
+                              the worker between tasks */
 
     /* Written by the worker, read by any thread. */
     tpi_counters count;
@@ -298,10 +311,15 @@ struct tp_pool {
     _Atomic int stop_flag;
     _Atomic bool abort;
     bool joining, joined;       /* (mu) */
+    /* The thread count (threads.c; mu): `target` asked for, `blocked`
+     * workers inside tp_task_blocking_begin/end, `live` slots [0, live)
+     * with a thread that stays: target + blocked, at most nthreads. */
+    unsigned target, blocked, live;
+    _Atomic unsigned live_seen; /* live, for readers without mu */
 
     /* Set by tp_pool_create(), then only read. */
     unsigned gen; /* process generation (fork.c) it was created in */
-    unsigned nthreads;
+    unsigned nthreads;          /* worker slots: tp_options.max_threads */
     tpi_worker *workers;        /* aligned, inside workers_mem */
     void *workers_mem;
     size_t capacity;

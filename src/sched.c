@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "fence.h"
 #include "pool_internal.h"
+#include "threads.h"
 
 _Thread_local tpi_worker *tpi_self TPI_TLS_IE;
 
@@ -381,10 +382,11 @@ static bool sleep_or_exit(tpi_worker *w)
     atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed); /* W1 */
     tpi_fence(); /* F1: pairs with F2 in tpi_wake_some() */
     bool visible = work_visible(p);                                    /* R1 */
-    if (visible || p->stopping != STOP_NONE) {
+    bool leaving = atomic_load_explicit(&w->retire, memory_order_relaxed);
+    if (visible || leaving || p->stopping != STOP_NONE) {
         atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
-        return visible;
+        return visible || leaving; /* one leaving does so from the loop */
     }
     idle_push(p, w); /* keeps W1's count */
     pthread_mutex_unlock(&p->mu);
@@ -443,6 +445,16 @@ static tpi_task *search(tpi_worker *w)
     return f;
 }
 
+/* Asked to leave (threads.c): runs what is left on its own deque, which
+ * nobody else would pop, then leaves unless a resize kept it meanwhile. */
+static bool leave(tpi_worker *w)
+{
+    tpi_task *t;
+    while ((t = tpi_deque_pop(&w->dq)) != NULL)
+        run_taken(w, counted(w, t, false));
+    return tpi_threads_leave(w);
+}
+
 void *tpi_worker_main(void *arg)
 {
     tpi_worker *w = arg;
@@ -458,7 +470,11 @@ void *tpi_worker_main(void *arg)
     pthread_cond_broadcast(&p->state_cv);
     pthread_mutex_unlock(&p->mu);
 
+    bool left = false;
     for (;;) {
+        if (atomic_load_explicit(&w->retire, memory_order_relaxed) &&
+            (left = leave(w)))
+            break;
         tpi_task *f = find_local(w);
         if (f == NULL) {
             /* Out of local work: perhaps the whole pool is. */
@@ -476,6 +492,12 @@ void *tpi_worker_main(void *arg)
         p->on_stop(w->index, p->hook_ctx);
     tpi_cache_attach(NULL);
     tpi_self = NULL;
+    if (left) {
+        /* Leaving in place of sleeping: F1 and R1 as sleep_or_exit() has
+         * them, and a wake passed on for work seen (threads.c). */
+        tpi_fence();
+        tpi_threads_left(w, true, work_visible(p));
+    }
     return NULL;
 }
 
