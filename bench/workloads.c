@@ -64,7 +64,8 @@ static double ms_of(uint64_t ns) { return (double)ns / 1e6; }
 
 static bool has_pool(const bench_peer *p)
 {
-    return p->create != NULL && p->submit != NULL && p->wait_all != NULL;
+    return p->create != NULL && p->submit != NULL && p->wait_all != NULL &&
+           (p->flags & BENCH_FORKJOIN_ONLY) == 0;
 }
 
 static void *noop_task(void *arg) { return arg; }
