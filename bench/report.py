@@ -179,7 +179,7 @@ def ratio_chart(path, title, groups, peers, comps):
         f.write(svg.bar_chart(title, "tpool's ratio (> 1: tpool better)",
                               [g for g, _ in groups], peers, med, ORDER,
                               logy=True, lows=lo, highs=hi,
-                              reference=("×1: equal", 1.0)))
+                              reference=("×1: equal", 1.0), bar_from=1.0))
 
 
 # ---------------------------------------------------------------------------

@@ -143,11 +143,13 @@ def _y_range(values, log, floor_zero):
 
 
 def bar_chart(title, ylabel, groups, series, values, order, logy=False,
-              reference=None, lows=None, highs=None):
+              reference=None, lows=None, highs=None, bar_from=None):
     """groups: category labels; series: bar names; values[g][s] (the
     median) or None; lows/highs[g][s]: the whisker's ends (min, max), or
     None for no whisker.  reference: optional (label, y) drawn as a
-    horizontal dashed line."""
+    horizontal dashed line.  bar_from: the value bars grow from (a ratio
+    chart's 1, so that a ratio below it points down); the axis's foot if
+    None."""
     ally = [v for row in values for v in row if v is not None]
     for extra in (lows, highs):
         if extra:
@@ -165,7 +167,7 @@ def bar_chart(title, ylabel, groups, series, values, order, logy=False,
     gw = plot_w / max(len(groups), 1)
     bw = gw * 0.8 / max(len(series), 1)
     colors = {name: color_for(name, order) for name in series}
-    base = HEIGHT - BOTTOM
+    base = HEIGHT - BOTTOM if bar_from is None else ys(bar_from)
     for gi, g in enumerate(groups):
         gx = LEFT + gi * gw + gw * 0.1
         out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
@@ -184,8 +186,8 @@ def bar_chart(title, ylabel, groups, series, values, order, logy=False,
                 tip += " [%s–%s]" % (_fmt(lo_v), _fmt(hi_v))
             out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
                        'fill="%s"><title>%s</title></rect>'
-                       % (x, y, w, max(base - y, 0.5), colors[s],
-                          escape(tip)))
+                       % (x, min(y, base), w, max(abs(base - y), 0.5),
+                          colors[s], escape(tip)))
             if lo_v is not None and hi_v is not None:
                 cx = x + w / 2
                 y0, y1 = ys(lo_v), ys(hi_v)
