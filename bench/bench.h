@@ -2,7 +2,8 @@
  * bench.h - the benchmark driver and the peers it measures.
  *
  * One benchmark program is built per peer (tpool, the baseline pool, GLib,
- * libuv, OpenMP, oneTBB): the same driver (driver.c, workloads.c, util.c)
+ * libuv, OpenMP with libgomp and with LLVM's libomp, oneTBB): the same
+ * driver (driver.c, workloads.c, util.c)
  * linked with one adapter file, peer_<name>.c or peer_<name>.cpp, which
  * defines `bench_peer_impl`.  Adding a peer is adding one such file (its
  * first comment names what it needs: see CMakeLists.txt).
@@ -16,6 +17,13 @@
  * Where an operation does not exist in a peer (no batch submit, no way to
  * wait for a child from inside a task, no futures), the adapter leaves the
  * pointer NULL and the driver reports the workload as not applicable.
+ *
+ * Fairness: each adapter uses its library's cheapest correct path.  Where a
+ * library has no future of its own, spawn()/join() use bench_event (a
+ * per-task atomic state and a futex wait, no mutex or condition variable
+ * per task); where it has a bulk construct (oneTBB parallel_for, OpenMP
+ * taskloop), submit_batch() is that construct.  `future_form` and
+ * `batch_form` say in words what the adapter does, for the report.
  */
 #ifndef TPBENCH_H
 #define TPBENCH_H
@@ -55,13 +63,18 @@ enum {
     BENCH_WAITER_RUNS_TASKS = 1u << 2,
     /* A variant of another peer's fork-join path: only the forkjoin
      * workload applies (its spawn/join would make latency meaningless). */
-    BENCH_FORKJOIN_ONLY = 1u << 3
+    BENCH_FORKJOIN_ONLY = 1u << 3,
+    /* submit_batch() is a bulk construct in which the calling thread runs
+     * tasks until they are done (oneTBB parallel_for). */
+    BENCH_BATCH_WAITER_RUNS = 1u << 4
 };
 
 typedef struct bench_peer {
     const char *name;  /* short name, as in results: "glib"              */
     const char *title; /* for the report: "GLib GThreadPool"             */
     const char *notes; /* one sentence for the report, or ""             */
+    const char *future_form; /* what spawn()/join() are, or NULL          */
+    const char *batch_form;  /* what submit_batch() is, or NULL           */
     unsigned flags;    /* BENCH_*                                        */
     size_t handle_size; /* bytes of a spawn() handle (<= BENCH_HANDLE_MAX) */
 
@@ -83,8 +96,8 @@ typedef struct bench_peer {
     int (*submit)(bench_pool *pool, void *arg);
     /* Queues fn(args[i]) for i < n in one operation.  NULL: no batch API. */
     int (*submit_batch)(bench_pool *pool, void *const *args, size_t n);
-    /* Waits until every task queued by submit(), submit_batch() and
-     * submit_tracked() has run. */
+    /* Waits until every task queued by submit() and submit_batch() has
+     * run. */
     void (*wait_all)(bench_pool *pool);
 
     /* One task whose completion can be awaited: queues fn(arg) and keeps
@@ -92,14 +105,9 @@ typedef struct bench_peer {
      * NULL: not supported.  0 or -1. */
     int (*spawn)(bench_pool *pool, void *arg, void *handle);
     /* Waits for the task of `handle` and returns its result; the handle is
-     * free afterwards.  From inside a task only with BENCH_NESTED_JOIN. */
+     * free afterwards.  Handles may be joined in any order.  From inside a
+     * task only with BENCH_NESTED_JOIN. */
     void *(*join)(bench_pool *pool, void *handle);
-
-    /* Futures collected as they complete: submit_tracked() queues fn(arg),
-     * next_done() waits for one of those tasks to finish (any, the first to
-     * finish) and returns its result.  NULL: not supported. */
-    int (*submit_tracked)(bench_pool *pool, void *arg);
-    void *(*next_done)(bench_pool *pool);
 } bench_peer;
 
 /* Defined by the adapter file linked into the program. */
@@ -138,20 +146,18 @@ void bench_latch_done(bench_latch *l);
 void bench_latch_wait(bench_latch *l);
 
 /* A one-shot event carrying a value: set once by one thread, waited for by
- * another (a minimal future).  init/destroy return 0 or exit. */
+ * one other (the cheapest correct future: 16 bytes, no lock; the setter
+ * makes a system call only when the waiter is asleep, the waiter sleeps on
+ * a futex).  The fields are util.c's.  The event may be reused or freed
+ * once bench_event_wait() has returned. */
 typedef struct bench_event {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int set;
     void *value;
+    uint32_t state; /* 0 pending, 1 set, 2 pending and a waiter asleep */
 } bench_event;
 void bench_event_init(bench_event *e);
 void bench_event_destroy(bench_event *e);
 void bench_event_set(bench_event *e, void *value);
 void *bench_event_wait(bench_event *e);
-
-/* CPU work that the compiler cannot remove: `iters` rounds of xorshift. */
-uint64_t bench_cpu_work(uint64_t seed, uint64_t iters);
 
 #ifdef __cplusplus
 }

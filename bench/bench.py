@@ -3,20 +3,40 @@
 
     python3 bench/bench.py --mode quick|full --build build-bench --out DIR
 
-It finds the peers (the tpbench-<peer> and tpqueue-<name> programs that the
-build made, and Python's ThreadPoolExecutor through peer_python.py), asks
-each which workloads it can run (--info), and runs every measurement as a
-process of its own.  Repetitions are interleaved: for each workload, every
-repetition runs all the (peer, threads) cells once, in a shuffled order, so
-that whatever else the machine is doing spreads over all peers alike.
-Progress goes to stderr.  A measurement during which other processes took
-a noticeable share of the CPU (from /proc/stat) is run again once the
-machine is quiet, up to a few times and within a time budget, since the
-machine may be shared.
+The plan is the common path of a thread pool, against its peers:
 
-It writes DIR/bench/results.json (machine, peers, every run and the
-aggregates: median, min, max), DIR/bench/results.csv (the aggregates) and,
-through report.py, DIR/benchmarks.md with SVG charts in DIR/bench/.
+  single    n empty tasks submitted one by one from a thread outside the
+            pool, then a wait for all (2 and 4 workers)
+  future    the same with a future per task: submit each, then get each
+  batch     the same tasks through the peers' batch or bulk constructs
+            (tp_submit_batch, the naive pool's chained batch, oneTBB
+            parallel_for, OpenMP taskloop)
+  memory    bytes per queued task, with and without a future
+  queue     tp_queue against a mutex + condvar ring and GAsyncQueue, 1x1
+            and 2x2 producers x consumers
+  forkjoin  fib(n) with a task per call: the suite's adapters (tpool's
+            three ways, oneTBB task_group, both OpenMPs) and fib written
+            directly against tp_spawn/tp_sync and Lace (bench/fj.sh)
+
+and, only when asked for with --only, two checks that the pool does not buy
+throughput by spinning: latency (one task every 200 us) and idle (CPU time
+of an idle pool).
+
+It finds the peers (the tpbench-<peer> and tpqueue-<name> programs that the
+build made, the native fork-join programs listed in native.tsv, and
+Python's ThreadPoolExecutor through peer_python.py), asks each which
+workloads it can run (--info), and runs every measurement as a process of
+its own, at the priority it was started with (nothing is reniced).
+Repetitions are rounds: each round runs every cell of the plan once, all
+workloads and peers mixed in a new random order, so that whatever else the
+machine is doing spreads over all peers alike.  For every run it notes the
+load average and the CPU time that other processes used meanwhile (from
+/proc/stat), and the report says how loaded the machine was.
+
+It writes DIR/bench/results.json (machine, peers, every run, the
+aggregates: median, min, max, and tpool's ratio to every peer with its
+range), DIR/bench/results.csv (the aggregates) and, through report.py,
+DIR/benchmarks.md with SVG charts in DIR/bench/.
 
 Exit status: 0, or 1 if a measurement failed (a program crashed, timed out
 or found a wrong result); results and report are written either way.
@@ -38,34 +58,31 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import report  # noqa: E402
 
-# Sizes per mode.  "py" entries are Python's (its per-task cost is ~50x a
+# Sizes per mode.  "_py" entries are Python's (its per-task cost is ~50x a
 # C pool's, so it gets fewer tasks; figures are per task, so they compare).
 MODES = {
     "quick": {
-        "reps": 2, "timeout": 60, "retries": 0, "retry_budget_s": 0,
-        "empty_n": 20000, "empty_py": 5000,
+        "rounds": 2, "timeout": 60,
+        "threads": [2, 4], "fj_threads": [1, 2],
+        "empty_n": 20000, "empty_py": 2000,
+        "memory_n": 50000, "memory_py": 5000,
+        "queue_n": 100000, "queue_configs": [[1, 1], [2, 2]],
         "fib": [20],
-        "latency_n": 200, "latency_gap_us": 200,
-        "io_n": 1000, "io_threads": 100, "io_ms": 10,
-        "cpu_n": 64, "cpu_work": 100000, "cpu_work_py": 1000,
-        "futures_n": 10000, "futures_py": 2000,
-        "queue_n": 100000, "queue_configs": [(1, 1), (2, 2), (4, 4)],
-        "memory_n": 100000, "memory_py": 20000,
-        "idle_ms": 200,
+        "latency_n": 200, "latency_gap_us": 200, "idle_ms": 200,
     },
     "full": {
-        "reps": 7, "timeout": 600, "retries": 3, "retry_budget_s": 420,
+        "rounds": 7, "timeout": 600,
+        "threads": [2, 4], "fj_threads": [1, 2],
         "empty_n": 1000000, "empty_py": 100000,
-        "fib": [25, 30],
-        "latency_n": 5000, "latency_gap_us": 200,
-        "io_n": 1000, "io_threads": 100, "io_ms": 10,
-        "cpu_n": 64, "cpu_work": 2000000, "cpu_work_py": 20000,
-        "futures_n": 100000, "futures_py": 20000,
-        "queue_n": 1000000, "queue_configs": [(1, 1), (2, 2), (4, 4)],
         "memory_n": 1000000, "memory_py": 100000,
-        "idle_ms": 1000,
+        "queue_n": 1000000, "queue_configs": [[1, 1], [2, 2]],
+        "fib": [30],
+        "latency_n": 5000, "latency_gap_us": 200, "idle_ms": 1000,
     },
 }
+
+GROUPS = ["single", "future", "batch", "memory", "queue", "forkjoin"]
+EXTRA_GROUPS = ["latency", "idle"]
 
 # Units and direction of every figure the programs print.
 METRICS = {
@@ -74,33 +91,32 @@ METRICS = {
     "p50_us": ("us", "lower"), "p90_us": ("us", "lower"),
     "p99_us": ("us", "lower"), "mean_us": ("us", "lower"),
     "max_us": ("us", "lower"),
-    "wall_ms": ("ms", "lower"), "ideal_ms": ("ms", "none"),
-    "overhead_ms": ("ms", "lower"),
-    "ns_per_future": ("ns", "lower"),
     "items_per_s": ("items/s", "higher"), "ns_per_item": ("ns", "lower"),
     "heap_bytes": ("bytes", "lower"), "rss_bytes": ("bytes", "lower"),
     "cpu_ms": ("ms", "lower"), "cpu_pct": ("%", "lower"),
-    "speedup": ("x", "higher"),
 }
+
+# The figure of each group that ratios are taken of.
+HEADLINE = {"single": "ns_per_task", "future": "ns_per_task",
+            "batch": "ns_per_task", "memory": "rss_bytes",
+            "queue": "items_per_s", "forkjoin": "ns_per_task",
+            "latency": "p50_us", "idle": "cpu_ms"}
+
+# Peers in the order of the report.
+ORDER = ["tpool", "tpool-fj", "tpool-inplace", "tpool-fj-native",
+         "baseline", "glib", "libuv", "tbb", "tbb-group", "openmp",
+         "openmp-llvm", "lace", "python", "sequential",
+         "mutex"]
 
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def thread_counts():
-    """1, 2 and 4, then powers of two up to the core count, and the core
-    count itself."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(
-        os, "sched_getaffinity") else (os.cpu_count() or 1)
-    ts = [1, 2, 4]
-    t = 8
-    while t <= cores:
-        ts.append(t)
-        t *= 2
-    if cores not in ts:
-        ts.append(cores)
-    return sorted(ts), cores
+def core_count():
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------
@@ -113,34 +129,60 @@ class Peer:
         self.title = info.get("title", self.name)
         self.version = info.get("version", "")
         self.notes = info.get("notes", "")
+        self.future_form = info.get("future_form", "")
+        self.batch_form = info.get("batch_form", "")
         self.workloads = set(info.get("workloads", []))
         self.batch = info.get("batch", False)
+        self.futures = info.get("futures", False)
         self.nested_join = info.get("nested_join", False)
         self.waiter_runs_tasks = info.get("waiter_runs_tasks", False)
+        self.batch_waiter_runs = info.get("batch_waiter_runs", False)
         self.cmd = cmd
-        self.kind = kind  # "pool" or "queue"
+        self.kind = kind  # "pool", "queue" or "native"
 
     def describe(self):
         return {"name": self.name, "title": self.title,
                 "version": self.version, "notes": self.notes,
-                "kind": self.kind, "workloads": sorted(self.workloads),
-                "batch": self.batch, "nested_join": self.nested_join,
-                "waiter_runs_tasks": self.waiter_runs_tasks}
+                "future_form": self.future_form,
+                "batch_form": self.batch_form, "kind": self.kind,
+                "workloads": sorted(self.workloads), "batch": self.batch,
+                "futures": self.futures, "nested_join": self.nested_join,
+                "waiter_runs_tasks": self.waiter_runs_tasks,
+                "batch_waiter_runs": self.batch_waiter_runs}
+
+
+NATIVE = {
+    "tpbench-fj-fib": {
+        "peer": "tpool-fj-native", "title": "tpool tp_spawn/tp_sync, "
+        "fib written against the API (bench/fj_fib.c)",
+        "notes": "tp_fj_run, then tp_spawn + tp_sync per call."},
+    "tpbench-fj-fib-lace": {
+        "peer": "lace", "title": "Lace, fib written against its API "
+        "(bench/fj_fib_lace.c)",
+        "notes": "SPAWN/CALL/SYNC; Lace's idle workers spin."},
+}
+
+
+def read_manifest(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(line.rstrip("\n").split("\t") + ["", "", ""])[:3]
+                for line in f if line.strip()]
 
 
 def find_peers(build, want):
-    """Returns (pool peers, queue peers, skipped [(name, reason)])."""
+    """Returns (pool peers, queue peers, native peers, skipped
+    [(name, reason)])."""
     bdir = os.path.join(build, "bench")
     manifest = os.path.join(bdir, "peers.tsv")
-    pools, queues, skipped = [], [], []
+    pools, queues, natives, skipped = [], [], [], []
     if not os.path.exists(manifest):
         raise SystemExit("bench: %s missing: configure with TPOOL_BENCH=ON"
                          % manifest)
-    with open(manifest) as f:
-        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
-    for status, exe, reason in rows:
+    for status, exe, reason in read_manifest(manifest):
         kind = "queue" if exe.startswith("tpqueue-") else "pool"
-        name = exe.split("-", 1)[1]
+        name = exe.split("-", 1)[1].replace("_", "-")
         label = name if kind == "pool" else "queue " + name
         if want and name not in want:
             continue
@@ -159,6 +201,19 @@ def find_peers(build, want):
             skipped.append((label, "--info failed: %s" % e))
             continue
         (queues if kind == "queue" else pools).append(peer)
+    for status, exe, reason in read_manifest(os.path.join(bdir,
+                                                          "native.tsv")):
+        info = NATIVE.get(exe)
+        if info is None or (want and info["peer"] not in want):
+            continue
+        path = os.path.join(bdir, exe)
+        if status != "built" or not os.access(path, os.X_OK):
+            skipped.append((info["peer"], reason or "not built"))
+            continue
+        version = "this repository" if info["peer"] != "lace" else (
+            reason or "from LACE_SRC")
+        natives.append(Peer(dict(info, version=version,
+                                 workloads=["forkjoin"]), [path], "native"))
     if not want or "python" in want:
         script = os.path.join(HERE, "peer_python.py")
         try:
@@ -169,10 +224,10 @@ def find_peers(build, want):
                               "pool"))
         except (subprocess.SubprocessError, ValueError, OSError) as e:
             skipped.append(("python", "peer_python.py --info failed: %s" % e))
-    order = ["tpool", "tpool-inplace", "tpool-fj", "baseline", "glib",
-             "libuv", "openmp", "tbb", "python"]
-    key = lambda p: (order.index(p.name) if p.name in order else 99, p.name)  # noqa: E731
-    return sorted(pools, key=key), sorted(queues, key=key), skipped
+    key = lambda p: (ORDER.index(p.name) if p.name in ORDER else 99,  # noqa
+                     p.name)
+    return (sorted(pools, key=key), sorted(queues, key=key),
+            sorted(natives, key=key), skipped)
 
 
 # ---------------------------------------------------------------------------
@@ -182,13 +237,18 @@ def find_peers(build, want):
 class Cell:
     """One measurement: a program, a workload and its arguments."""
 
-    def __init__(self, peer, workload, label=None, **args):
+    def __init__(self, group, peer, workload, label=None, native=None,
+                 **args):
+        self.group = group
         self.peer = peer
         self.label = label or peer.name  # name in the results
         self.workload = workload
+        self.native = native  # (n, threads) of a native fork-join program
         self.args = args
 
     def command(self):
+        if self.native is not None:
+            return list(self.peer.cmd) + [str(x) for x in self.native]
         cmd = list(self.peer.cmd) + [self.workload]
         for k, v in self.args.items():
             if v not in (None, ""):
@@ -199,106 +259,71 @@ class Cell:
         parts = ["%s=%s" % (k, v) for k, v in self.args.items()
                  if k in ("variant", "threads", "n", "producers",
                           "consumers") and v not in (None, "")]
-        return "%-9s %s" % (self.label, " ".join(parts))
+        if self.native is not None:
+            parts = ["n=%d" % self.native[0], "threads=%d" % self.native[1]]
+        return "%-8s %-15s %s" % (self.group, self.label, " ".join(parts))
 
 
-class Group:
-    def __init__(self, gid, title, reps):
-        self.id, self.title, self.reps, self.cells = gid, title, reps, []
-
-
-def make_plan(cfg, pools, queues, threads, only):
-    reps = cfg["reps"]
-    groups = []
+def make_plan(cfg, pools, queues, natives, groups):
+    cells = []
     by = lambda w: [p for p in pools if w in p.workloads]  # noqa: E731
-    cpeers = [p for p in pools if p.name != "python"]
-    seq_peer = cpeers[0] if cpeers else None
+    size = lambda p, key: cfg[key + "_py"] if p.name == "python" \
+        else cfg[key + "_n"]  # noqa: E731
 
-    def want(gid):
-        return not only or gid.split("/")[0] in only or gid in only
-
-    if want("empty"):
-        g = Group("empty/single", "empty tasks, one submit per task", reps)
+    if "single" in groups:
         for p in by("empty"):
-            n = cfg["empty_py"] if p.name == "python" else cfg["empty_n"]
-            for t in threads:
-                g.cells.append(Cell(p, "empty", variant="single", threads=t,
-                                    n=n))
-        groups.append(g)
-        g = Group("empty/batch", "empty tasks, batch submits", reps)
+            for t in cfg["threads"]:
+                cells.append(Cell("single", p, "empty", variant="single",
+                                  threads=t, n=size(p, "empty")))
+    if "future" in groups:
+        for p in by("empty"):
+            if p.futures:
+                for t in cfg["threads"]:
+                    cells.append(Cell("future", p, "empty", variant="future",
+                                      threads=t, n=size(p, "empty")))
+    if "batch" in groups:
         for p in by("empty"):
             if p.batch:
-                for t in threads:
-                    g.cells.append(Cell(p, "empty", variant="batch",
-                                        threads=t, n=cfg["empty_n"]))
-        groups.append(g)
-    if want("forkjoin"):
-        for fib in cfg["fib"]:
-            g = Group("forkjoin/fib%d" % fib, "fork-join fib(%d)" % fib,
-                      reps)
-            for p in by("forkjoin"):
-                for t in threads:
-                    g.cells.append(Cell(p, "forkjoin", threads=t, n=fib))
-            if seq_peer is not None:
-                g.cells.append(Cell(seq_peer, "seqfib", label="sequential",
-                                    n=fib))
-            groups.append(g)
-    if want("latency"):
-        g = Group("latency", "sporadic latency", max(reps - 2, 1))
-        for p in by("latency"):
-            for t in threads:
-                g.cells.append(Cell(p, "latency", threads=t,
-                                    n=cfg["latency_n"],
-                                    gap_us=cfg["latency_gap_us"]))
-        groups.append(g)
-    if want("io"):
-        g = Group("io", "I/O-bound tasks", reps)
-        for p in by("io"):
-            g.cells.append(Cell(p, "io", threads=cfg["io_threads"],
-                                n=cfg["io_n"], ms=cfg["io_ms"]))
-        groups.append(g)
-    if want("cpu"):
-        g = Group("cpu", "CPU-bound tasks", reps)
-        for p in by("cpu"):
-            work = cfg["cpu_work_py"] if p.name == "python" else cfg[
-                "cpu_work"]
-            for t in threads:
-                g.cells.append(Cell(p, "cpu", threads=t, n=cfg["cpu_n"],
-                                    work=work))
-            if p.name == "python":
-                g.cells.append(Cell(p, "seqcpu", n=cfg["cpu_n"], work=work))
-        if seq_peer is not None:
-            g.cells.append(Cell(seq_peer, "seqcpu", label="sequential",
-                                n=cfg["cpu_n"], work=cfg["cpu_work"]))
-        groups.append(g)
-    if want("futures"):
-        g = Group("futures", "many futures, as completed", reps)
-        for p in by("futures"):
-            n = cfg["futures_py"] if p.name == "python" else cfg["futures_n"]
-            for t in threads:
-                g.cells.append(Cell(p, "futures", threads=t, n=n))
-        groups.append(g)
-    if want("queue"):
-        g = Group("queue", "MPMC queue throughput", reps)
+                for t in cfg["threads"]:
+                    cells.append(Cell("batch", p, "empty", variant="batch",
+                                      threads=t, n=cfg["empty_n"]))
+    if "memory" in groups:
+        for p in by("memory"):
+            for v in ("task", "future"):
+                if v == "future" and not p.futures:
+                    continue
+                cells.append(Cell("memory", p, "memory", variant=v,
+                                  n=size(p, "memory")))
+    if "queue" in groups:
         for q in queues:
             for prod, cons in cfg["queue_configs"]:
-                g.cells.append(Cell(q, "queue", producers=prod,
-                                    consumers=cons, n=cfg["queue_n"]))
-        groups.append(g)
-    if want("memory"):
-        g = Group("memory", "memory per queued task", min(reps, 2))
-        for p in by("memory"):
-            n = cfg["memory_py"] if p.name == "python" else cfg["memory_n"]
-            for v in ("task", "future"):
-                g.cells.append(Cell(p, "memory", variant=v, n=n))
-        groups.append(g)
-    if want("idle"):
-        g = Group("idle", "idle CPU use", min(reps, 3))
+                cells.append(Cell("queue", q, "queue", producers=prod,
+                                  consumers=cons, n=cfg["queue_n"]))
+    if "forkjoin" in groups:
+        for fib in cfg["fib"]:
+            for p in by("forkjoin"):
+                for t in cfg["fj_threads"]:
+                    cells.append(Cell("forkjoin", p, "forkjoin", threads=t,
+                                      n=fib))
+            for p in natives:
+                for t in cfg["fj_threads"]:
+                    cells.append(Cell("forkjoin", p, "forkjoin",
+                                      native=(fib, t)))
+            seq = [p for p in pools if p.name == "tpool"]
+            if seq:
+                cells.append(Cell("forkjoin", seq[0], "seqfib",
+                                  label="sequential", n=fib))
+    if "latency" in groups:
+        for p in by("latency"):
+            for t in cfg["threads"]:
+                cells.append(Cell("latency", p, "latency", threads=t,
+                                  n=cfg["latency_n"],
+                                  gap_us=cfg["latency_gap_us"]))
+    if "idle" in groups:
         for p in by("idle"):
-            g.cells.append(Cell(p, "idle", threads=max(threads),
-                                ms=cfg["idle_ms"]))
-        groups.append(g)
-    return [g for g in groups if g.cells]
+            cells.append(Cell("idle", p, "idle", threads=max(cfg["threads"]),
+                              ms=cfg["idle_ms"]))
+    return cells
 
 
 # ---------------------------------------------------------------------------
@@ -325,8 +350,10 @@ def children_seconds():
 
 def run_cell(cell, timeout):
     """Runs one measurement; returns (record or None, error or None).  The
-    record notes how much CPU time other processes used meanwhile."""
+    record notes how much CPU time other processes used meanwhile and the
+    load average when it started."""
     cmd = cell.command()
+    load = os.getloadavg()[0]
     b0, c0, t0 = busy_seconds(), children_seconds(), time.monotonic()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True,
@@ -342,26 +369,19 @@ def run_cell(cell, timeout):
         rec = json.loads(p.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return None, "unreadable output: %r" % p.stdout[-200:]
-    rec["peer"] = cell.label
     wall = time.monotonic() - t0
     b1, c1 = busy_seconds(), children_seconds()
+    rec["peer"] = cell.label
+    rec["group"] = cell.group
+    if cell.native is not None:
+        rec["workload"] = "forkjoin"
+        rec["variant"] = "fib%d" % cell.native[0]
+    rec.setdefault("variant", "")
+    rec["load1"] = round(load, 2)
+    rec["wall_s"] = round(wall, 3)
     if b0 is not None and b1 is not None:
         rec["others_cpu_s"] = round(max(b1 - b0 - (c1 - c0), 0.0), 3)
-        rec["wall_s"] = round(wall, 3)
     return rec, None
-
-
-def wait_quiet(limit):
-    """Waits (up to `limit` seconds) for a second in which the machine is
-    less than 10% busy; returns whether it came."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        b0 = busy_seconds()
-        time.sleep(1.0)
-        b1 = busy_seconds()
-        if b0 is None or b1 is None or b1 - b0 < 0.1:
-            return True
-    return False
 
 
 def disturbed(rec):
@@ -374,12 +394,9 @@ def disturbed(rec):
 
 def headline_figure(rec):
     m = rec["metrics"]
-    for key in ("ns_per_task", "p50_us", "wall_ms", "ns_per_future",
-                "items_per_s", "rss_bytes", "cpu_ms"):
-        if key in m:
-            unit = METRICS[key][0]
-            v = m[key]
-            return "%s %s" % (("%.4g" % v), unit)
+    key = HEADLINE.get(rec["group"])
+    if key in m:
+        return "%.4g %s" % (m[key], METRICS[key][0])
     return ""
 
 
@@ -388,62 +405,39 @@ def fmt_duration(s):
     return "%dm%02ds" % (s // 60, s % 60) if s >= 60 else "%ds" % s
 
 
-def run_plan(groups, timeout, retries, retry_budget):
-    """Runs every group's cells, repetitions interleaved.  A measurement
-    during which other processes used the CPU is run again (up to
-    `retries` times, after a pause, while the time spent on discarded
-    attempts stays under `retry_budget` seconds); the last attempt is kept
-    either way and marked."""
-    total = sum(len(g.cells) * g.reps for g in groups)
+def run_plan(cells, rounds, timeout):
+    """Runs every cell once per round, all cells of a round in a new random
+    order."""
+    total = len(cells) * rounds
     runs, failures = [], []
-    repeated = 0
-    wasted = 0.0
     done = 0
     t_start = time.monotonic()
-    for gi, g in enumerate(groups):
-        log("bench: [%d/%d] %s: %d measurements x %d repetitions"
-            % (gi + 1, len(groups), g.title, len(g.cells), g.reps))
-        for rep in range(g.reps):
-            order = list(g.cells)
-            random.Random("%s/%d" % (g.id, rep)).shuffle(order)
-            for cell in order:
-                done += 1
-                elapsed = time.monotonic() - t_start
-                eta = elapsed / (done - 1) * (total - done + 1) if done > 1 \
-                    else 0
-                log("bench:   %4d/%d  %-16s rep %d/%d  %s  (%s, ~%s left)"
-                    % (done, total, g.id, rep + 1, g.reps, cell.describe(),
-                       fmt_duration(elapsed), fmt_duration(eta)))
-                for attempt in range(retries + 1):
-                    t_try = time.monotonic()
-                    rec, err = run_cell(cell, timeout)
-                    if err is not None or not disturbed(rec):
-                        break
-                    if attempt < retries and wasted < retry_budget:
-                        repeated += 1
-                        log("bench:          (other processes used %.0f ms "
-                            "of CPU meanwhile: again, once it is quiet)"
-                            % (rec["others_cpu_s"] * 1e3))
-                        wait_quiet(min(20.0, retry_budget - wasted))
-                        wasted += time.monotonic() - t_try
-                    else:
-                        break
-                if err is not None:
-                    log("bench:   FAILED %s %s: %s"
-                        % (cell.label, " ".join(cell.command()[-8:]), err))
-                    failures.append({"group": g.id, "peer": cell.label,
-                                     "command": cell.command(),
-                                     "error": err})
-                    continue
-                rec["group"] = g.id
-                rec["rep"] = rep
-                rec["attempts"] = attempt + 1
-                rec["disturbed"] = disturbed(rec)
-                runs.append(rec)
-                log("bench:          -> %s%s" % (headline_figure(rec),
-                                                 "  (disturbed)"
-                                                 if rec["disturbed"] else ""))
-    return runs, failures, repeated
+    for rnd in range(rounds):
+        order = list(cells)
+        random.Random("round %d" % rnd).shuffle(order)
+        log("bench: round %d of %d (%d measurements)"
+            % (rnd + 1, rounds, len(order)))
+        for cell in order:
+            done += 1
+            elapsed = time.monotonic() - t_start
+            eta = elapsed / (done - 1) * (total - done + 1) if done > 1 else 0
+            log("bench:   %4d/%d  %s  (%s, ~%s left)"
+                % (done, total, cell.describe(), fmt_duration(elapsed),
+                   fmt_duration(eta)))
+            rec, err = run_cell(cell, timeout)
+            if err is not None:
+                log("bench:   FAILED %s %s: %s"
+                    % (cell.label, " ".join(cell.command()[-8:]), err))
+                failures.append({"group": cell.group, "peer": cell.label,
+                                 "command": cell.command(), "error": err})
+                continue
+            rec["round"] = rnd
+            rec["disturbed"] = disturbed(rec)
+            runs.append(rec)
+            log("bench:          -> %s%s" % (headline_figure(rec),
+                                             "  (others busy)"
+                                             if rec["disturbed"] else ""))
+    return runs, failures
 
 
 # ---------------------------------------------------------------------------
@@ -451,40 +445,57 @@ def run_plan(groups, timeout, retries, retry_budget):
 
 
 def aggregate(runs):
-    """Median, min and max of every figure over the repetitions."""
+    """Median, min and max of every figure over the rounds."""
     acc = {}
     for r in runs:
-        key = (r["workload"], r["variant"], r["peer"], r["threads"], r["n"])
+        key = (r["group"], r["workload"], r["variant"], r["peer"],
+               r["threads"], r["n"])
         for metric, value in r["metrics"].items():
             acc.setdefault(key + (metric,), []).append(value)
     out = []
-    for (w, v, p, t, n, metric), values in sorted(acc.items(),
-                                                  key=lambda kv: str(kv[0])):
+    for (g, w, v, p, t, n, metric), values in sorted(
+            acc.items(), key=lambda kv: str(kv[0])):
         unit, better = METRICS.get(metric, ("", "none"))
-        out.append({"workload": w, "variant": v, "peer": p, "threads": t,
-                    "n": n, "metric": metric, "unit": unit, "better": better,
-                    "median": statistics.median(values), "min": min(values),
-                    "max": max(values), "reps": len(values),
-                    "values": values})
-    # Speed-up of the CPU-bound workload: sequential time / wall time (the
-    # C peers against the C sequential run, Python against its own).
-    seq = {r["peer"]: r for r in out
-           if r["workload"] == "seqcpu" and r["metric"] == "wall_ms"}
-    for r in list(out):
-        if r["workload"] == "cpu" and r["metric"] == "wall_ms":
-            base = seq.get("python" if r["peer"] == "python"
-                           else "sequential")
-            if base is None:
-                continue
-            s = base["median"]
-            out.append({"workload": "cpu", "variant": r["variant"],
-                        "peer": r["peer"], "threads": r["threads"],
-                        "n": r["n"], "metric": "speedup", "unit": "x",
-                        "better": "higher", "median": s / r["median"],
-                        "min": s / r["max"], "max": s / r["min"],
-                        "reps": r["reps"],
-                        "values": [s / v for v in r["values"]]})
+        out.append({"group": g, "workload": w, "variant": v, "peer": p,
+                    "threads": t, "n": n, "metric": metric, "unit": unit,
+                    "better": better, "median": statistics.median(values),
+                    "min": min(values), "max": max(values),
+                    "reps": len(values), "values": values})
     return out
+
+
+def reference_of(group, peer):
+    """The tpool cell a peer is compared with: in fork-join, fib written
+    against an API is compared with tpool's fib written against its API,
+    and the suite's adapters with tpool's fork-join adapter."""
+    if group == "forkjoin":
+        return "tpool-fj-native" if peer == "lace" else "tpool-fj"
+    return "tpool"
+
+
+def comparisons(results):
+    rows = {}
+    for r in results:
+        if r["metric"] != HEADLINE.get(r["group"]):
+            continue
+        rows[(r["group"], r["variant"], r["peer"], r["threads"])] = r
+    out = []
+    for (g, v, p, t), r in sorted(rows.items(), key=lambda kv: str(kv[0])):
+        ref = reference_of(g, p)
+        if p == ref or p.startswith("tpool"):
+            continue
+        tp = rows.get((g, v, ref, t))
+        if g == "forkjoin" and p == "sequential":
+            continue
+        c = report.compare(tp, r)
+        if c is not None:
+            out.append(dict(c, group=g, variant=v, peer=p, threads=t,
+                            reference=ref, metric=r["metric"]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Machine
 
 
 def command_version(cmd):
@@ -521,7 +532,7 @@ def machine_info(build):
             mem = "%.1f GiB" % (kb / 1024 / 1024)
     except (OSError, ValueError, IndexError):
         pass
-    cc = cxx = ""
+    cc = cxx = clang = ""
     try:
         with open(os.path.join(build, "CMakeCache.txt")) as f:
             for line in f:
@@ -529,23 +540,45 @@ def machine_info(build):
                     cc = line.split("=", 1)[1].strip()
                 elif line.startswith("CMAKE_CXX_COMPILER:"):
                     cxx = line.split("=", 1)[1].strip()
+                elif line.startswith("TPBENCH_CLANG:"):
+                    clang = line.split("=", 1)[1].strip()
     except OSError:
         pass
-    _, cores = thread_counts()
     return {
         "cpu": cpu or platform.processor() or "unknown",
-        "cores": cores,
+        "cores": core_count(),
         "logical_cpus": os.cpu_count(),
         "memory": mem,
         "os": os_name or platform.system(),
         "kernel": platform.release(),
         "compiler": command_version([cc]) if cc else "",
         "cxx_compiler": command_version([cxx]) if cxx else "",
+        "clang": command_version([clang]) if clang and
+        not clang.endswith("NOTFOUND") else "",
         "python": "Python " + platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M UTC"),
-        "load_before": os.getloadavg()[0],
+        "load_before": list(os.getloadavg()),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
     }
+
+
+def load_summary(runs):
+    """How busy the machine was while the runs ran."""
+    if not runs:
+        return {}
+    loads = [r["load1"] for r in runs if "load1" in r]
+    others = [r["others_cpu_s"] / r["wall_s"] for r in runs
+              if "others_cpu_s" in r and r["wall_s"] > 0]
+    out = {"runs": len(runs),
+           "disturbed": sum(1 for r in runs if r.get("disturbed"))}
+    if loads:
+        out.update(load_min=min(loads), load_median=statistics.median(loads),
+                   load_max=max(loads))
+    if others:
+        out.update(others_cores_median=statistics.median(others),
+                   others_cores_max=max(others))
+    return out
 
 
 def write_json(f, data):
@@ -565,15 +598,24 @@ def write_json(f, data):
     f.write("}\n")
 
 
-def write_csv(path, results):
-    cols = ["workload", "variant", "peer", "threads", "n", "metric", "unit",
-            "better", "median", "min", "max", "reps"]
+def write_csv(path, results, comps):
+    cols = ["group", "workload", "variant", "peer", "threads", "n", "metric",
+            "unit", "better", "median", "min", "max", "reps"]
+    ratio = {(c["group"], c["variant"], c["peer"], c["threads"]): c
+             for c in comps}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(cols)
+        w.writerow(cols + ["tpool_ratio", "ratio_min", "ratio_max",
+                           "verdict"])
         for r in results:
-            w.writerow([("%.6g" % r[c]) if isinstance(r[c], float) else r[c]
-                        for c in cols])
+            c = ratio.get((r["group"], r["variant"], r["peer"],
+                           r["threads"])) if r["metric"] == HEADLINE.get(
+                               r["group"]) else None
+            row = [("%.6g" % r[k]) if isinstance(r[k], float) else r[k]
+                   for k in cols]
+            row += (["%.4g" % c["ratio"], "%.4g" % c["lo"], "%.4g" % c["hi"],
+                     c["verdict"]] if c else ["", "", "", ""])
+            w.writerow(row)
 
 
 def main():
@@ -583,70 +625,69 @@ def main():
     ap.add_argument("--out", required=True,
                     help="report folder: benchmarks.md and bench/ go there")
     ap.add_argument("--only", default="",
-                    help="comma-separated workloads (empty, forkjoin, "
-                         "latency, io, cpu, futures, queue, memory, idle)")
+                    help="comma-separated groups (%s; also %s, which are "
+                    "not in the default plan)" % (", ".join(GROUPS),
+                                                  ", ".join(EXTRA_GROUPS)))
     ap.add_argument("--peers", default="", help="comma-separated peers")
-    ap.add_argument("--reps", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=0)
     a = ap.parse_args()
 
     cfg = dict(MODES[a.mode])
-    if a.reps:
-        cfg["reps"] = a.reps
-    threads, cores = thread_counts()
+    if a.rounds:
+        cfg["rounds"] = a.rounds
     want = set(filter(None, a.peers.split(",")))
-    only = set(filter(None, a.only.split(",")))
-    pools, queues, skipped = find_peers(a.build, want)
+    if want:
+        want.add("tpool")
+    groups = [g for g in filter(None, a.only.split(","))] or list(GROUPS)
+    bad = [g for g in groups if g not in GROUPS + EXTRA_GROUPS]
+    if bad:
+        raise SystemExit("bench: unknown group(s): %s" % ", ".join(bad))
+    pools, queues, natives, skipped = find_peers(a.build, want)
     for name, reason in skipped:
         log("bench: peer %s skipped: %s" % (name, reason))
     if not any(p.name == "tpool" for p in pools):
         log("bench: warning: tpool itself is not among the peers")
-    log("bench: %s mode; peers: %s; queues: %s; threads: %s"
-        % (a.mode, ", ".join(p.name for p in pools),
+    log("bench: %s mode, %d rounds; peers: %s; queues: %s; native: %s"
+        % (a.mode, cfg["rounds"], ", ".join(p.name for p in pools),
            ", ".join(q.name for q in queues),
-           ", ".join(map(str, threads))))
+           ", ".join(p.name for p in natives) or "none"))
 
-    # The machine may be shared: ask for a higher priority (it is inherited
-    # by the measured programs) so that other processes disturb less.
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
-    except OSError:
-        pass
     machine = machine_info(a.build)
-    machine["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
-    groups = make_plan(cfg, pools, queues, threads, only)
+    cells = make_plan(cfg, pools, queues, natives, groups)
     t0 = time.monotonic()
-    runs, failures, repeated = run_plan(groups, cfg["timeout"],
-                                        cfg["retries"], cfg["retry_budget_s"])
+    runs, failures = run_plan(cells, cfg["rounds"], cfg["timeout"])
     duration = time.monotonic() - t0
-    machine["load_after"] = os.getloadavg()[0]
+    machine["load_after"] = list(os.getloadavg())
+    machine["during"] = load_summary(runs)
 
+    results = aggregate(runs)
+    comps = comparisons(results)
     data = {
         "mode": a.mode,
         "machine": machine,
         "duration_s": round(duration, 1),
-        "threads": threads,
-        "config": {k: v for k, v in cfg.items()},
-        "peers": [p.describe() for p in pools + queues],
+        "groups": groups,
+        "config": cfg,
+        "peers": [p.describe() for p in pools + queues + natives],
         "skipped": [{"peer": n, "reason": r} for n, r in skipped],
         "failures": failures,
-        "repeated": repeated,
-        "disturbed": sum(1 for r in runs if r.get("disturbed")),
-        "results": aggregate(runs),
+        "results": results,
+        "comparisons": comps,
         "runs": runs,
     }
     bench_dir = os.path.join(a.out, "bench")
     os.makedirs(bench_dir, exist_ok=True)
     with open(os.path.join(bench_dir, "results.json"), "w") as f:
         write_json(f, data)
-    write_csv(os.path.join(bench_dir, "results.csv"), data["results"])
+    write_csv(os.path.join(bench_dir, "results.csv"), results, comps)
     md = report.render(data, a.out)
     log("bench: %d measurements in %s; results in %s, report %s"
         % (len(runs), fmt_duration(duration), bench_dir, md))
-    if runs and data["disturbed"] > len(runs) // 4:
+    d = machine["during"]
+    if runs and d.get("disturbed", 0) > len(runs) // 4:
         log("bench: note: %d of %d measurements ran while other processes "
-            "used the CPU; the figures are less reliable than usual (run "
-            "again when the machine is quiet)" % (data["disturbed"],
-                                                   len(runs)))
+            "used the CPU; the ranges are wider than on a quiet machine"
+            % (d["disturbed"], len(runs)))
     if failures:
         log("bench: %d measurement(s) FAILED:" % len(failures))
         for f_ in failures:

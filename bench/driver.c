@@ -2,10 +2,10 @@
  * driver.c - command line of a benchmark program (tpbench-<peer>).
  *
  *   tpbench-<peer> --info
- *       one JSON object: the peer's name, title, version, notes and the
- *       workloads it can run
+ *       one JSON object: the peer's name, title, version, notes, what its
+ *       futures and its batch call are, and the workloads it can run
  *   tpbench-<peer> WORKLOAD [--variant V] [--threads T] [--n N]
- *                           [--work W] [--gap-us G] [--ms M]
+ *                           [--gap-us G] [--ms M]
  *       runs the workload once (after its own warm-up) and prints one JSON
  *       line: {"peer":..,"workload":..,"variant":..,"threads":..,"n":..,
  *       "metrics":{..}}
@@ -56,10 +56,21 @@ static void print_info(void)
     print_json_string(p->version());
     fputs(",\"notes\":", stdout);
     print_json_string(p->notes);
-    printf(",\"batch\":%s,\"nested_join\":%s,\"waiter_runs_tasks\":%s",
+    fputs(",\"future_form\":", stdout);
+    print_json_string(p->future_form != NULL ? p->future_form : "");
+    fputs(",\"batch_form\":", stdout);
+    print_json_string(p->batch_form != NULL ? p->batch_form : "");
+    int futures = p->spawn != NULL && p->join != NULL &&
+                  (p->flags & BENCH_FORKJOIN_ONLY) == 0;
+    printf(",\"batch\":%s,\"futures\":%s,\"nested_join\":%s,"
+           "\"waiter_runs_tasks\":%s,\"batch_waiter_runs\":%s",
            p->submit_batch != NULL ? "true" : "false",
+           futures ? "true" : "false",
            (p->flags & BENCH_NESTED_JOIN) ? "true" : "false",
-           (p->flags & BENCH_WAITER_RUNS_TASKS) ? "true" : "false");
+           (p->flags & BENCH_WAITER_RUNS_TASKS) ? "true" : "false",
+           (p->flags & (BENCH_WAITER_RUNS_TASKS | BENCH_BATCH_WAITER_RUNS))
+               ? "true"
+               : "false");
     fputs(",\"workloads\":[", stdout);
     int first = 1;
     for (const bench_workload *w = bench_workloads; w->name != NULL; w++) {
@@ -86,7 +97,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: tpbench-%s --info\n"
             "       tpbench-%s WORKLOAD [--variant V] [--threads T] [--n N]"
-            " [--work W] [--gap-us G] [--ms M]\n",
+            " [--gap-us G] [--ms M]\n",
             bench_peer_impl.name, bench_peer_impl.name);
     exit(2);
 }
@@ -112,8 +123,6 @@ int main(int argc, char **argv)
             args.threads = (unsigned)parse_u64(opt, val);
         else if (strcmp(opt, "--n") == 0)
             args.n = parse_u64(opt, val);
-        else if (strcmp(opt, "--work") == 0)
-            args.work = parse_u64(opt, val);
         else if (strcmp(opt, "--gap-us") == 0)
             args.gap_us = parse_u64(opt, val);
         else if (strcmp(opt, "--ms") == 0)

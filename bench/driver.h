@@ -22,9 +22,8 @@ typedef struct bench_args {
     const char *variant; /* empty: "single" or "batch"                */
     unsigned threads;    /* pool threads                               */
     uint64_t n;          /* tasks, items, fib argument, samples, ...   */
-    uint64_t work;       /* cpu: xorshift rounds per task              */
     uint64_t gap_us;     /* latency: pause between two tasks           */
-    uint64_t ms;         /* io: sleep per task; idle: measured time    */
+    uint64_t ms;         /* idle: measured time                        */
 } bench_args;
 
 #define BENCH_MAX_METRICS 12

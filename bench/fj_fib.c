@@ -1,7 +1,7 @@
 /*
  * fj_fib.c - fib(n) with a task per call, written directly against
  * tp_spawn/tp_sync (no adapter in between), for comparison with other
- * fork-join runtimes' own fib programs (bench/fj_compare.sh) and for
+ * fork-join runtimes' own fib programs (bench/fj.sh) and for
  * counting instructions per spawn and sync (callgrind).
  *
  *   tpbench-fj-fib N THREADS [REPS]

@@ -1,6 +1,6 @@
 /*
  * fj_fib_lace.c - the same fib(n) as fj_fib.c, for Lace
- * (github.com/trolando/lace), built by bench/fj_compare.sh against a Lace
+ * (github.com/trolando/lace), built by bench/fj.sh against a Lace
  * source tree given in LACE_SRC; Lace itself is never part of this
  * repository.  Same command line and output as fj_fib.c.
  *

@@ -3,22 +3,19 @@
  *
  * bench-requires: threads
  *
- * The design of the course notes the project started from, done right: a
- * list of jobs behind one mutex, worker threads that sleep on a condition
- * variable until a job or the stop flag comes (no polling), a job object
- * allocated per submit, and an "async task" whose result the submitter
- * waits for on a condition variable of its own.  Everything shares the
- * pool's one mutex:
+ * The naive pool: a list of jobs behind one mutex, worker threads that
+ * sleep on a condition variable until a job or the stop flag comes (no
+ * polling), a job object allocated per submit.  The pool's one mutex
+ * guards:
  *
  *   work_cv   workers wait for a job (signalled once per job)
- *   idle_cv   wait_all waits until no submitted job is left (the seeds'
- *             join / wait_for_complete)
- *   done_cv   next_done waits for a tracked job to finish (the seeds'
- *             result queue)
+ *   idle_cv   wait_all waits until no submitted job is left
  *
- * A job waited for with join() (spawn) carries a bench_event in the
- * caller's handle.  A worker never waits for another job, so a task that
- * waits for its child could deadlock the pool: no BENCH_NESTED_JOIN.
+ * A job waited for with join() (spawn) carries a pointer to a bench_event
+ * in the caller's handle (an atomic word and a futex wait, the cheapest
+ * correct future, not a mutex and condition variable per task) and is not
+ * counted for wait_all.  A worker never waits for another job, so a task
+ * that waits for its child could deadlock the pool: no BENCH_NESTED_JOIN.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +24,15 @@
 
 typedef struct job {
     struct job *next;
-    void *arg;           /* argument, then result of a tracked job */
+    void *arg;           /* the task's argument                     */
     bench_event *done;   /* spawn(): the caller's event, else NULL  */
-    int tracked;         /* submit_tracked(): goes on the done list */
 } job;
 
 struct bench_pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;
     pthread_cond_t idle_cv;
-    pthread_cond_t done_cv;
     job *head, *tail;           /* queued jobs (FIFO)                     */
-    job *done_head, *done_tail; /* finished tracked jobs (FIFO)           */
     size_t outstanding; /* submitted and not finished, spawn() excepted  */
     int stop;
     bench_fn fn;
@@ -69,19 +63,8 @@ static void *worker(void *vp)
             pthread_mutex_lock(&p->mu);
             continue;
         }
+        free(j);
         pthread_mutex_lock(&p->mu);
-        if (j->tracked) {
-            j->arg = result;
-            j->next = NULL;
-            if (p->done_tail != NULL)
-                p->done_tail->next = j;
-            else
-                p->done_head = j;
-            p->done_tail = j;
-            pthread_cond_signal(&p->done_cv);
-        } else {
-            free(j);
-        }
         if (--p->outstanding == 0)
             pthread_cond_broadcast(&p->idle_cv);
     }
@@ -107,8 +90,7 @@ static bench_pool *bl_create(unsigned threads, bench_fn fn)
     p->threads = bench_xcalloc(threads, sizeof *p->threads);
     if (pthread_mutex_init(&p->mu, NULL) != 0 ||
         pthread_cond_init(&p->work_cv, NULL) != 0 ||
-        pthread_cond_init(&p->idle_cv, NULL) != 0 ||
-        pthread_cond_init(&p->done_cv, NULL) != 0)
+        pthread_cond_init(&p->idle_cv, NULL) != 0)
         bench_die("baseline: cannot initialise the pool's lock");
     for (unsigned i = 0; i < threads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
@@ -125,12 +107,6 @@ static bench_pool *bl_create(unsigned threads, bench_fn fn)
 static void bl_destroy(bench_pool *p)
 {
     stop_and_join(p, p->nthreads);
-    while (p->done_head != NULL) {
-        job *j = p->done_head;
-        p->done_head = j->next;
-        free(j);
-    }
-    pthread_cond_destroy(&p->done_cv);
     pthread_cond_destroy(&p->idle_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
@@ -145,7 +121,6 @@ static job *new_job(void *arg)
         j->next = NULL;
         j->arg = arg;
         j->done = NULL;
-        j->tracked = 0;
     }
     return j;
 }
@@ -236,41 +211,17 @@ static void *bl_join(bench_pool *p, void *handle)
     return result;
 }
 
-static int bl_submit_tracked(bench_pool *p, void *arg)
-{
-    job *j = new_job(arg);
-    if (j == NULL)
-        return -1;
-    j->tracked = 1;
-    pthread_mutex_lock(&p->mu);
-    enqueue_locked(p, j, j, 1, 1);
-    pthread_mutex_unlock(&p->mu);
-    return 0;
-}
-
-static void *bl_next_done(bench_pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    while (p->done_head == NULL)
-        pthread_cond_wait(&p->done_cv, &p->mu);
-    job *j = p->done_head;
-    p->done_head = j->next;
-    if (p->done_head == NULL)
-        p->done_tail = NULL;
-    pthread_mutex_unlock(&p->mu);
-    void *result = j->arg;
-    free(j);
-    return result;
-}
-
 static const char *bl_version(void) { return "this repository"; }
 
 const bench_peer bench_peer_impl = {
     .name = "baseline",
     .title = "baseline (mutex + condvar + list)",
-    .notes = "The seeds' design in C: one mutex and condition variables "
-             "around a linked list, a job allocated per task; a task "
-             "cannot wait for a child.",
+    .notes = "The naive pool: one mutex and condition variables around "
+             "a linked list, a job allocated per task; a task cannot wait "
+             "for a child.",
+    .future_form = "a bench_event in the caller's handle (atomic word + "
+                   "futex wait); the job points to it",
+    .batch_form = "a chain of jobs appended under one lock, one broadcast",
     .flags = 0,
     .handle_size = sizeof(bench_event),
     .version = bl_version,
@@ -282,6 +233,4 @@ const bench_peer bench_peer_impl = {
     .wait_all = bl_wait_all,
     .spawn = bl_spawn,
     .join = bl_join,
-    .submit_tracked = bl_submit_tracked,
-    .next_done = bl_next_done,
 };

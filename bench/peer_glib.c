@@ -12,9 +12,8 @@
  *            travels as the address of a marker); a latch counts them for
  *            wait_all (GLib has no "wait until idle" short of freeing the
  *            pool)
- *   spawn    the caller's handle is pushed; the task sets its event
- *   tracked  a small record is allocated per task and pushed; when done it
- *            goes to a GAsyncQueue, the usual way to hand results back
+ *   spawn    the caller's handle is pushed (no allocation); the task sets
+ *            its bench_event (an atomic word and a futex wait)
  *
  * A task waiting for a child would block one of the pool's threads (GLib's
  * pool does not run other tasks meanwhile): no BENCH_NESTED_JOIN.
@@ -25,24 +24,19 @@
 
 #include "bench.h"
 
-enum { KIND_PLAIN, KIND_SPAWN, KIND_TRACKED, KINDS };
+enum { KIND_PLAIN, KIND_SPAWN, KINDS };
 
 struct bench_pool {
     GThreadPool *tp[KINDS];
     unsigned threads;
     bench_fn fn;
-    bench_latch *latch;  /* plain and tracked tasks not yet finished */
-    GAsyncQueue *done;   /* finished tracked records                 */
+    bench_latch *latch;  /* plain tasks not yet finished */
 };
 
 typedef struct glib_handle {
     void *arg;
     bench_event ev;
 } glib_handle;
-
-typedef struct tracked {
-    void *value; /* argument, then result */
-} tracked;
 
 static char null_arg; /* stands for a NULL argument */
 
@@ -60,18 +54,9 @@ static void run_spawn(gpointer data, gpointer user)
     bench_event_set(&h->ev, p->fn(h->arg));
 }
 
-static void run_tracked(gpointer data, gpointer user)
-{
-    bench_pool *p = user;
-    tracked *t = data;
-    t->value = p->fn(t->value);
-    g_async_queue_push(p->done, t);
-    bench_latch_done(p->latch);
-}
-
 static GThreadPool *pool_of(bench_pool *p, int kind)
 {
-    static const GFunc fns[KINDS] = {run_plain, run_spawn, run_tracked};
+    static const GFunc fns[KINDS] = {run_plain, run_spawn};
     if (p->tp[kind] == NULL) {
         GError *err = NULL;
         p->tp[kind] = g_thread_pool_new(fns[kind], p, (gint)p->threads,
@@ -91,11 +76,9 @@ static bench_pool *gl_create(unsigned threads, bench_fn fn)
     p->threads = threads;
     p->fn = fn;
     p->latch = bench_latch_new();
-    p->done = g_async_queue_new();
     /* Start the plain pool now, as the other peers start their threads at
-     * creation; the others start on first use. */
+     * creation; the other starts on first use. */
     if (pool_of(p, KIND_PLAIN) == NULL) {
-        g_async_queue_unref(p->done);
         bench_latch_free(p->latch);
         free(p);
         return NULL;
@@ -108,10 +91,6 @@ static void gl_destroy(bench_pool *p)
     for (int k = 0; k < KINDS; k++)
         if (p->tp[k] != NULL)
             g_thread_pool_free(p->tp[k], FALSE, TRUE); /* runs what is left */
-    tracked *t;
-    while ((t = g_async_queue_try_pop(p->done)) != NULL)
-        free(t);
-    g_async_queue_unref(p->done);
     bench_latch_free(p->latch);
     free(p);
 }
@@ -164,29 +143,6 @@ static void *gl_join(bench_pool *p, void *handle)
     return result;
 }
 
-static int gl_submit_tracked(bench_pool *p, void *arg)
-{
-    tracked *t = malloc(sizeof *t);
-    if (t == NULL)
-        return -1;
-    t->value = arg;
-    bench_latch_add(p->latch, 1);
-    if (push(p, KIND_TRACKED, t) != 0) {
-        bench_latch_done(p->latch);
-        free(t);
-        return -1;
-    }
-    return 0;
-}
-
-static void *gl_next_done(bench_pool *p)
-{
-    tracked *t = g_async_queue_pop(p->done);
-    void *result = t->value;
-    free(t);
-    return result;
-}
-
 static const char *gl_version(void)
 {
     static char v[32];
@@ -198,9 +154,12 @@ static const char *gl_version(void)
 const bench_peer bench_peer_impl = {
     .name = "glib",
     .title = "GLib GThreadPool",
-    .notes = "Exclusive GThreadPool; completion through a latch, a "
-             "per-task event or a GAsyncQueue of results; no batch push; "
-             "a task cannot wait for a child.",
+    .notes = "Exclusive GThreadPool; completion through a latch (plain "
+             "tasks) or a per-task event; no batch push; a task cannot "
+             "wait for a child.",
+    .future_form = "the caller's handle is the pushed item: argument + "
+                   "bench_event (atomic word + futex wait)",
+    .batch_form = NULL,
     .flags = 0,
     .handle_size = sizeof(glib_handle),
     .version = gl_version,
@@ -212,6 +171,4 @@ const bench_peer bench_peer_impl = {
     .wait_all = gl_wait_all,
     .spawn = gl_spawn,
     .join = gl_join,
-    .submit_tracked = gl_submit_tracked,
-    .next_done = gl_next_done,
 };

@@ -11,12 +11,10 @@
  *
  *   wait_all   uv_run(UV_RUN_DEFAULT): returns when no request is active
  *   join       uv_run(UV_RUN_ONCE) until that request's callback has run
- *   next_done  uv_run(UV_RUN_ONCE) until some tracked callback has run;
- *              results wait in a FIFO that only the loop's thread touches
+ *              (it sets a flag that only the loop's thread touches)
  *
- * Each task needs a uv_work_t of the caller's: plain and tracked tasks
- * allocate one (freed in the completion callback); spawn() uses the
- * caller's handle.  A work callback cannot wait for other work (it would
+ * Each task needs a uv_work_t of the caller's: plain tasks allocate one
+ * (freed in the completion callback); spawn() uses the caller's handle.  A work callback cannot wait for other work (it would
  * hold a pool thread and the completion needs the loop): no
  * BENCH_NESTED_JOIN.
  */
@@ -29,10 +27,6 @@
 struct bench_pool {
     uv_loop_t loop;
     bench_fn fn;
-    void **done;      /* results of finished tracked tasks (FIFO) */
-    size_t done_head; /* next to hand out */
-    size_t done_tail; /* next free slot */
-    size_t done_cap;
 };
 
 typedef struct uvjob {
@@ -61,23 +55,6 @@ static void after_spawn(uv_work_t *req, int status)
     j->finished = 1;
 }
 
-static void after_tracked(uv_work_t *req, int status)
-{
-    (void)status;
-    uvjob *j = req->data;
-    bench_pool *p = j->pool;
-    if (p->done_tail == p->done_cap) {
-        size_t cap = p->done_cap ? p->done_cap * 2 : 1024;
-        void **grown = realloc(p->done, cap * sizeof *grown);
-        if (grown == NULL)
-            bench_die("libuv: out of memory");
-        p->done = grown;
-        p->done_cap = cap;
-    }
-    p->done[p->done_tail++] = j->arg;
-    free(j);
-}
-
 static bench_pool *luv_create(unsigned threads, bench_fn fn)
 {
     char size[16];
@@ -99,7 +76,6 @@ static void luv_destroy(bench_pool *p)
 {
     uv_run(&p->loop, UV_RUN_DEFAULT);
     uv_loop_close(&p->loop);
-    free(p->done);
     free(p);
 }
 
@@ -142,28 +118,6 @@ static void *luv_join(bench_pool *p, void *handle)
     return j->arg;
 }
 
-static int luv_submit_tracked(bench_pool *p, void *arg)
-{
-    uvjob *j = malloc(sizeof *j);
-    if (j == NULL)
-        return -1;
-    if (queue(p, j, arg, after_tracked) != 0) {
-        free(j);
-        return -1;
-    }
-    return 0;
-}
-
-static void *luv_next_done(bench_pool *p)
-{
-    while (p->done_head == p->done_tail)
-        uv_run(&p->loop, UV_RUN_ONCE);
-    void *result = p->done[p->done_head++];
-    if (p->done_head == p->done_tail)
-        p->done_head = p->done_tail = 0;
-    return result;
-}
-
 static const char *luv_version(void) { return uv_version_string(); }
 
 const bench_peer bench_peer_impl = {
@@ -173,6 +127,10 @@ const bench_peer bench_peer_impl = {
              "run on the loop thread, which is also the submitting and "
              "waiting thread; a uv_work_t per task; no batch submit; a "
              "task cannot wait for a child.",
+    .future_form = "a uv_work_t in the caller's handle; its completion "
+                   "callback sets a plain flag on the loop thread, join "
+                   "runs the loop until then",
+    .batch_form = NULL,
     .flags = 0,
     .handle_size = sizeof(uvjob),
     .version = luv_version,
@@ -184,6 +142,4 @@ const bench_peer bench_peer_impl = {
     .wait_all = luv_wait_all,
     .spawn = luv_spawn,
     .join = luv_join,
-    .submit_tracked = luv_submit_tracked,
-    .next_done = luv_next_done,
 };

@@ -4,20 +4,19 @@
 The same command line and output as the C programs (tpbench-<peer>, see
 driver.c), for the workloads where a Python thread pool applies:
 
-  empty     n no-op tasks (one submit each), then wait for all
-  latency   one task at a time to an idle pool: submit, then result()
-  io        n tasks that each sleep `ms` milliseconds
-  cpu       n tasks of equal pure-Python work (the GIL lets one run at a
-            time); seqcpu: the same work on the calling thread
-  futures   n futures collected with as_completed()
+  empty     n no-op tasks, one submit each; variant "single": then wait()
+            for all, "future": then result() of each, in order
   memory    resident-set growth per queued task, with or without keeping
             its future
+  latency   one task at a time to an idle pool: submit, then result()
   idle      CPU time used over `ms` milliseconds of idleness after work
 
 Not applicable: batch submit (there is none; map() submits one by one),
 fork-join (a task that waits for its child holds a worker: the pool
-deadlocks once every worker waits).  Work sizes are the caller's (bench.py
-gives Python smaller ones); results are per task, so they compare.
+deadlocks once every worker waits).  Every submit makes a Future (a
+Condition, so a lock, per task): that is the executor's only way.  Work
+sizes are the caller's (bench.py gives Python smaller ones); results are
+per task, so they compare.
 """
 import argparse
 import json
@@ -26,7 +25,7 @@ import resource
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 
 NAME = "python"
 
@@ -36,14 +35,18 @@ def info():
         "peer": NAME,
         "title": "Python ThreadPoolExecutor",
         "version": "Python %d.%d.%d" % sys.version_info[:3],
-        "notes": "concurrent.futures.ThreadPoolExecutor; every submit "
-                 "makes a Future; the GIL runs one task's Python code at a "
-                 "time; smaller sizes than the C peers.",
+        "notes": "concurrent.futures.ThreadPoolExecutor; the GIL runs one "
+                 "task's Python code at a time; smaller sizes than the C "
+                 "peers.",
+        "future_form": "concurrent.futures.Future (made by every submit; "
+                       "a threading.Condition each)",
+        "batch_form": "",
         "batch": False,
+        "futures": True,
         "nested_join": False,
         "waiter_runs_tasks": False,
-        "workloads": ["empty", "latency", "io", "cpu", "seqcpu", "futures",
-                      "memory", "idle"],
+        "batch_waiter_runs": False,
+        "workloads": ["empty", "latency", "memory", "idle"],
     }
 
 
@@ -53,13 +56,21 @@ def noop(arg=None):
 
 def empty(a):
     n = a.n or 1000000
+    future = a.variant == "future"
     with ThreadPoolExecutor(max_workers=a.threads) as ex:
         for size in (max(n // 10, 1000), n):
             t0 = time.perf_counter_ns()
-            futs = [ex.submit(noop) for _ in range(size)]
-            wait(futs)
+            if future:
+                futs = [ex.submit(noop, i) for i in range(size)]
+                for i, f in enumerate(futs):
+                    if f.result() != i:
+                        sys.exit("python: a future gave a wrong result")
+            else:
+                futs = [ex.submit(noop) for _ in range(size)]
+                wait(futs)
             ns = time.perf_counter_ns() - t0
-    return "single", n, {"ns_per_task": ns / n, "total_ms": ns / 1e6}
+    return ("future" if future else "single"), n, {
+        "ns_per_task": ns / n, "total_ms": ns / 1e6}
 
 
 def pct(sorted_ns, q):
@@ -89,72 +100,6 @@ def latency(a):
                    "p99_us": pct(samples, 0.99),
                    "mean_us": sum(samples) / n / 1e3,
                    "max_us": samples[-1] / 1e3}
-
-
-def io(a):
-    n = a.n or 1000
-    ms = a.ms or 10
-    with ThreadPoolExecutor(max_workers=a.threads) as ex:
-        wait([ex.submit(time.sleep, 0.001) for _ in range(a.threads)])
-        t0 = time.perf_counter_ns()
-        futs = [ex.submit(time.sleep, ms / 1e3) for _ in range(n)]
-        wait(futs)
-        wall = (time.perf_counter_ns() - t0) / 1e6
-    ideal = -(-n // a.threads) * ms
-    return "", n, {"wall_ms": wall, "ideal_ms": ideal,
-                   "overhead_ms": wall - ideal}
-
-
-MASK = (1 << 64) - 1
-
-
-def cpu_work(seed, iters):
-    x = seed | 1
-    for _ in range(iters):
-        x ^= (x << 13) & MASK
-        x ^= x >> 7
-        x ^= (x << 17) & MASK
-    return x
-
-
-def cpu(a):
-    n = a.n or 64
-    work = a.work or 20000
-    with ThreadPoolExecutor(max_workers=a.threads) as ex:
-        wait([ex.submit(cpu_work, i + 1, work // 16)
-              for i in range(a.threads)])
-        t0 = time.perf_counter_ns()
-        futs = [ex.submit(cpu_work, i + 1, work) for i in range(n)]
-        wait(futs)
-        wall = (time.perf_counter_ns() - t0) / 1e6
-    if any(f.result() == 0 for f in futs):
-        sys.exit("python: a cpu task did not run")
-    return "", n, {"wall_ms": wall}
-
-
-def seqcpu(a):
-    n = a.n or 64
-    work = a.work or 20000
-    cpu_work(1, work)
-    t0 = time.perf_counter_ns()
-    for i in range(n):
-        cpu_work(i + 1, work)
-    return "", n, {"wall_ms": (time.perf_counter_ns() - t0) / 1e6}
-
-
-def futures(a):
-    n = a.n or 100000
-    with ThreadPoolExecutor(max_workers=a.threads) as ex:
-        for size in (max(n // 10, 100), n):
-            t0 = time.perf_counter_ns()
-            futs = [ex.submit(noop, i) for i in range(size)]
-            seen = bytearray(size)
-            for f in as_completed(futs):
-                seen[f.result()] += 1
-            ns = time.perf_counter_ns() - t0
-            if seen.count(1) != size:
-                sys.exit("python: a future came back twice or never")
-    return "", n, {"ns_per_future": ns / n, "total_ms": ns / 1e6}
 
 
 def rss_bytes():
@@ -197,10 +142,9 @@ def idle(a):
     return "", ms, {"cpu_ms": used, "cpu_pct": 100 * used / wall}
 
 
-WORKLOADS = {"empty": empty, "latency": latency, "io": io, "cpu": cpu,
-             "seqcpu": seqcpu, "futures": futures, "memory": memory,
+WORKLOADS = {"empty": empty, "latency": latency, "memory": memory,
              "idle": idle}
-DEFAULT_THREADS = {"io": 100, "idle": 4, "memory": 1, "seqcpu": 1}
+DEFAULT_THREADS = {"idle": 4, "memory": 1}
 
 
 def main():
@@ -212,14 +156,13 @@ def main():
     ap.add_argument("--variant", default="")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--n", type=int, default=0)
-    ap.add_argument("--work", type=int, default=0)
     ap.add_argument("--gap-us", dest="gap_us", type=int, default=0)
     ap.add_argument("--ms", type=int, default=0)
     a = ap.parse_args()
-    if a.workload == "empty" and a.variant not in ("", "single"):
+    if a.workload == "empty" and a.variant not in ("", "single", "future"):
         sys.exit("python: no batch submit")
     a.threads = a.threads or DEFAULT_THREADS.get(a.workload, 2)
-    if a.workload in ("memory", "seqcpu"):
+    if a.workload == "memory":
         a.threads = 1
     variant, n, metrics = WORKLOADS[a.workload](a)
     print(json.dumps({"peer": NAME, "workload": a.workload,

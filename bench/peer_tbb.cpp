@@ -1,29 +1,36 @@
 /*
- * peer_tbb.cpp - oneTBB's task_group, in a task_arena of `threads` slots.
+ * peer_tbb.cpp - oneTBB: task_arena::enqueue from a thread outside the
+ * arena, and parallel_for for batches (peer_tbb_group.cpp is oneTBB's
+ * fork-join).
  *
  * bench-requires: tbb
  *
- * The arena has `threads` slots, one of them kept for the thread that
- * enters it: run() executes the workload's body inside the arena, so the
- * submitting thread is one of the `threads` and runs tasks while it waits
- * (task_group::wait), as in TBB's own fork-join examples.  A
- * global_control raises TBB's worker limit so that more threads than cores
- * can be asked for.
+ * The arena has `threads` slots, none kept for an outside thread: the
+ * submitting thread only submits and waits, as with the C pools, and the
+ * arena's workers run the tasks.  A global_control lets TBB start
+ * `threads` workers whatever the core count.
  *
- *   submit     task_group::run on the pool's group; wait_all: its wait()
- *   spawn/join a task_group of its own in the caller's handle (the usual
- *              recursive pattern); join waits on it and destroys it
+ *   submit       task_arena::enqueue of a small lambda; a latch counts
+ *                them for wait_all (an atomic count; the last task takes
+ *                the latch's lock to wake the waiter)
+ *   spawn/join   enqueue of a lambda that sets the bench_event in the
+ *                caller's handle (an atomic word and a futex wait)
+ *   submit_batch parallel_for over the batch (TBB's own chunking) in a
+ *                second arena of `threads` slots, one of them the
+ *                caller's, which runs tasks until the loop is done
+ *                (BENCH_BATCH_WAITER_RUNS); made on first use
  *
- * No batch submit and no futures collected as they complete.
+ * A task cannot wait for a child here (that is task_group's job): no
+ * BENCH_NESTED_JOIN.
  */
+#include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
-#include <oneapi/tbb/task_group.h>
 #include <oneapi/tbb/version.h>
 
 #include <cstddef>
 #include <cstdio>
-#include <memory>
 #include <new>
 
 #include "bench.h"
@@ -31,26 +38,29 @@
 struct bench_pool {
     bench_pool(unsigned threads, bench_fn f)
         : control(tbb::global_control::max_allowed_parallelism,
-                  threads < 2 ? 2 : threads),
-          arena(static_cast<int>(threads), 1), fn(f)
+                  threads + 1),
+          arena(static_cast<int>(threads), 0),
+          bulk(static_cast<int>(threads), 1), fn(f), latch(bench_latch_new())
     {
     }
+    ~bench_pool() { bench_latch_free(latch); }
+    bench_pool(const bench_pool &) = delete;
+    bench_pool &operator=(const bench_pool &) = delete;
     tbb::global_control control;
-    tbb::task_arena arena;
-    tbb::task_group group;
+    tbb::task_arena arena; /* enqueue: workers only         */
+    tbb::task_arena bulk;  /* parallel_for: the caller too  */
     bench_fn fn;
+    bench_latch *latch;
 };
 
 namespace {
 
 struct tbb_handle {
-    tbb::task_group group;
-    void *result = nullptr;
+    void *arg;
+    bench_event ev;
 };
 
 static_assert(sizeof(tbb_handle) <= BENCH_HANDLE_MAX, "handle too large");
-static_assert(alignof(tbb_handle) <= alignof(std::max_align_t),
-              "handle over-aligned");
 
 bench_pool *tbb_create(unsigned threads, bench_fn fn)
 {
@@ -66,34 +76,52 @@ bench_pool *tbb_create(unsigned threads, bench_fn fn)
 
 void tbb_destroy(bench_pool *p)
 {
-    p->arena.execute([p] { p->group.wait(); });
+    bench_latch_wait(p->latch);
     delete p;
-}
-
-void tbb_run(bench_pool *p, bench_body body, void *ctx)
-{
-    p->arena.execute([=] { body(p, ctx); });
 }
 
 int tbb_submit(bench_pool *p, void *arg)
 {
+    bench_latch_add(p->latch, 1);
+    try {
+        p->arena.enqueue([p, arg] {
+            (void)p->fn(arg);
+            bench_latch_done(p->latch);
+        });
+        return 0;
+    } catch (const std::bad_alloc &) {
+        bench_latch_done(p->latch);
+        return -1;
+    }
+}
+
+int tbb_submit_batch(bench_pool *p, void *const *args, size_t n)
+{
     try {
         bench_fn fn = p->fn;
-        p->group.run([fn, arg] { (void)fn(arg); });
+        p->bulk.execute([fn, args, n] {
+            tbb::parallel_for(tbb::blocked_range<size_t>(0, n),
+                              [fn, args](const tbb::blocked_range<size_t> &r) {
+                                  for (size_t i = r.begin(); i != r.end(); ++i)
+                                      (void)fn(args[i]);
+                              });
+        });
         return 0;
     } catch (const std::bad_alloc &) {
         return -1;
     }
 }
 
-void tbb_wait_all(bench_pool *p) { p->group.wait(); }
+void tbb_wait_all(bench_pool *p) { bench_latch_wait(p->latch); }
 
 int tbb_spawn(bench_pool *p, void *arg, void *handle)
 {
+    tbb_handle *h = static_cast<tbb_handle *>(handle);
+    h->arg = arg;
+    bench_event_init(&h->ev);
     try {
-        tbb_handle *h = new (handle) tbb_handle;
         bench_fn fn = p->fn;
-        h->group.run([fn, arg, h] { h->result = fn(arg); });
+        p->arena.enqueue([fn, h] { bench_event_set(&h->ev, fn(h->arg)); });
         return 0;
     } catch (const std::bad_alloc &) {
         return -1;
@@ -103,10 +131,7 @@ int tbb_spawn(bench_pool *p, void *arg, void *handle)
 void *tbb_join(bench_pool *, void *handle)
 {
     tbb_handle *h = static_cast<tbb_handle *>(handle);
-    h->group.wait();
-    void *result = h->result;
-    h->~tbb_handle();
-    return result;
+    return bench_event_wait(&h->ev);
 }
 
 const char *tbb_version() { return TBB_runtime_version(); }
@@ -115,23 +140,24 @@ bench_peer make_peer()
 {
     bench_peer p{};
     p.name = "tbb";
-    p.title = "oneTBB task_group";
-    p.notes = "task_group in a task_arena of T slots; the submitting thread "
-              "takes one slot and runs tasks in wait(); no batch submit, no "
-              "futures.";
-    p.flags = BENCH_NESTED_JOIN | BENCH_WAITER_RUNS_TASKS;
+    p.title = "oneTBB task_arena::enqueue";
+    p.notes = "task_arena of T worker slots fed from outside with "
+              "enqueue(); a latch for wait_all; parallel_for for batches; "
+              "a task cannot wait for a child.";
+    p.future_form = "an enqueued lambda that sets a bench_event in the "
+                    "caller's handle (atomic word + futex wait)";
+    p.batch_form = "parallel_for over each batch (caller takes part)";
+    p.flags = BENCH_BATCH_WAITER_RUNS;
     p.handle_size = sizeof(tbb_handle);
     p.version = tbb_version;
     p.create = tbb_create;
     p.destroy = tbb_destroy;
-    p.run = tbb_run;
+    p.run = nullptr;
     p.submit = tbb_submit;
-    p.submit_batch = nullptr;
+    p.submit_batch = tbb_submit_batch;
     p.wait_all = tbb_wait_all;
     p.spawn = tbb_spawn;
     p.join = tbb_join;
-    p.submit_tracked = nullptr;
-    p.next_done = nullptr;
     return p;
 }
 

@@ -10,8 +10,6 @@
  *   spawn/join   tp_submit_future, then tp_future_get + tp_future_release;
  *                from a worker, the wait runs other queued tasks, so a task
  *                can wait for its child (BENCH_NESTED_JOIN)
- *   tracked      tp_submit_future + tp_waitset_add; next_done takes the
- *                next settled future from the waitset
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +21,6 @@
 
 struct bench_pool {
     tp_pool *pool;
-    tp_waitset *ws;
     bench_fn fn;
     tp_job jobs[JOBS]; /* submit_batch's records (one submitting thread) */
 };
@@ -36,20 +33,12 @@ static bench_pool *tpl_create(unsigned threads, bench_fn fn)
         free(p);
         return NULL;
     }
-    int rc = tp_waitset_create(&p->ws);
-    if (rc != 0) {
-        fprintf(stderr, "tpool: %s\n", tp_strerror(rc));
-        tp_pool_destroy(p->pool);
-        free(p);
-        return NULL;
-    }
     return p;
 }
 
 static void tpl_destroy(bench_pool *p)
 {
     tp_pool_destroy(p->pool);
-    tp_waitset_destroy(p->ws);
     free(p);
 }
 
@@ -95,34 +84,13 @@ static void *tpl_join(bench_pool *p, void *handle)
     return result;
 }
 
-static int tpl_submit_tracked(bench_pool *p, void *arg)
-{
-    tp_future *f;
-    if (tp_submit_future(p->pool, p->fn, arg, &f) != 0)
-        return -1;
-    int rc = tp_waitset_add(p->ws, f);
-    tp_future_release(f);
-    return rc == 0 ? 0 : -1;
-}
-
-static void *tpl_next_done(bench_pool *p)
-{
-    tp_future *f;
-    int rc = tp_waitset_next(p->ws, -1, &f);
-    if (rc != 0)
-        bench_die("tpool: tp_waitset_next: %s", tp_strerror(rc));
-    void *result = NULL;
-    rc = tp_future_get(f, 0, &result);
-    if (rc != 0)
-        bench_die("tpool: tp_future_get: %s", tp_strerror(rc));
-    tp_future_release(f);
-    return result;
-}
-
 const bench_peer bench_peer_impl = {
     .name = "tpool",
     .title = "tpool",
     .notes = "This library.",
+    .future_form = "tp_future (tp_submit_future, tp_future_get, "
+                   "tp_future_release)",
+    .batch_form = "tp_submit_batch, 1,024 tp_job records a call",
     .flags = BENCH_NESTED_JOIN,
     .handle_size = sizeof(tp_future *),
     .version = tp_version_string,
@@ -134,6 +102,4 @@ const bench_peer bench_peer_impl = {
     .wait_all = tpl_wait_all,
     .spawn = tpl_spawn,
     .join = tpl_join,
-    .submit_tracked = tpl_submit_tracked,
-    .next_done = tpl_next_done,
 };

@@ -91,6 +91,4 @@ const bench_peer bench_peer_impl = {
     .wait_all = NULL,
     .spawn = fj_spawn,
     .join = fj_join,
-    .submit_tracked = NULL,
-    .next_done = NULL,
 };

@@ -83,6 +83,4 @@ const bench_peer bench_peer_impl = {
     .wait_all = NULL,
     .spawn = ip_spawn,
     .join = ip_join,
-    .submit_tracked = NULL,
-    .next_done = NULL,
 };

@@ -6,6 +6,12 @@
 writes DIR/benchmarks.md and its charts DIR/bench/*.svg.  bench.py calls
 render() at the end of a run; running this file again re-renders a report
 from saved results (after a change of wording, say) without measuring.
+
+Every figure is shown as median [min–max] over the rounds, and every
+comparison as tpool's ratio to the peer with its range: the ratio of the
+medians, and the least and most favourable pairings of the two ranges.
+Where the two ranges overlap, the report says "no clear difference"
+rather than a winner.
 """
 import json
 import os
@@ -16,60 +22,66 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import svg  # noqa: E402
 
-WORKLOAD_NAMES = {
-    "empty": "empty tasks", "forkjoin": "fork-join", "latency": "latency",
-    "io": "I/O-bound", "cpu": "CPU-bound", "futures": "many futures",
-    "memory": "memory", "idle": "idle CPU",
-}
+ORDER = ["tpool", "tpool-fj", "tpool-inplace", "tpool-fj-native",
+         "baseline", "glib", "libuv", "tbb", "tbb-group", "openmp",
+         "openmp-llvm", "lace", "python", "sequential", "mutex"]
+
+# Peers that tpool must beat at single submits (the common path).
+OUTSIDE_PEERS = ["glib", "libuv", "tbb"]
+
+
+def compare(tp, other):
+    """tpool's ratio to a peer, oriented so that > 1 means tpool is better
+    (peer / tpool for lower-is-better figures, tpool / peer otherwise): the
+    ratio of the medians and its range from the two min-max ranges (the
+    least and the most favourable pairing).  "no clear difference" when the
+    two ranges overlap (the ratio's range contains 1)."""
+    if tp is None or other is None:
+        return None
+    lower = tp["better"] == "lower"
+
+    def r(a, b):  # a: tpool's figure, b: the peer's
+        if a <= 0 or b <= 0:
+            return None
+        return b / a if lower else a / b
+    med = r(tp["median"], other["median"])
+    if lower:
+        worst, best = r(tp["max"], other["min"]), r(tp["min"], other["max"])
+    else:
+        worst, best = r(tp["min"], other["max"]), r(tp["max"], other["min"])
+    if med is None or worst is None or best is None:
+        return None
+    if worst > 1:
+        verdict = "tpool better"
+    elif best < 1:
+        verdict = "peer better"
+    else:
+        verdict = "no clear difference"
+    return {"ratio": med, "lo": worst, "hi": best, "verdict": verdict}
 
 
 class Results:
     def __init__(self, data):
         self.data = data
+        self.cfg = data["config"]
         self.rows = {}
-        # The figure that ratios and charts use: the median, or, when many
-        # measurements ran while other processes used the CPU, the best
-        # repetition (interference only ever makes a figure worse).
-        runs = data.get("runs", [])
-        noisy = runs and data.get("disturbed", 0) > len(runs) // 4
-        self.estimator = "best" if noisy else "median"
         for r in data["results"]:
-            if self.estimator == "median" or r["better"] == "none":
-                r["est"] = r["median"]
-            else:
-                r["est"] = r["min"] if r["better"] == "lower" else r["max"]
-            key = (r["workload"], r["variant"], r["peer"], r["threads"],
-                   r["metric"])
-            self.rows[key] = r
-        self.threads = data["threads"]
-        self.peers = {p["name"]: p for p in data["peers"]
-                      if p["kind"] == "pool"}
-        self.queues = [p["name"] for p in data["peers"]
-                       if p["kind"] == "queue"]
-        self.order = list(self.peers)
-        cores = data["machine"]["cores"]
-        self.head_threads = max([t for t in self.threads if t <= cores] or
-                                [self.threads[0]])
+            self.rows[(r["group"], r["variant"], r["peer"], r["threads"],
+                       r["metric"])] = r
+        self.peers = {p["name"]: p for p in data["peers"]}
 
-    def get(self, workload, variant, peer, threads, metric):
-        return self.rows.get((workload, variant, peer, threads, metric))
+    def get(self, group, variant, peer, threads, metric):
+        return self.rows.get((group, variant, peer, threads, metric))
 
-    def find(self, workload, variant, peer, metric):
-        """The row whatever its thread count (workloads with one)."""
-        for (w, v, p, _, m), r in self.rows.items():
-            if (w, v, p, m) == (workload, variant, peer, metric):
-                return r
-        return None
-
-    def peers_with(self, workload, variant, metric, threads=None):
-        names = []
-        for (w, v, p, t, m) in self.rows:
-            if (w, v, m) == (workload, variant, metric) and (
-                    threads is None or t == threads) and p not in names:
-                names.append(p)
-        order = self.order + self.queues + ["sequential"]
-        return sorted(names, key=lambda n: (order.index(n) if n in order
+    def peers_in(self, group, variant, metric):
+        names = {p for (g, v, p, _, m) in self.rows
+                 if (g, v, m) == (group, variant, metric)}
+        return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER
                                             else 99, n))
+
+    def threads_in(self, group, variant, metric):
+        return sorted({t for (g, v, _, t, m) in self.rows
+                       if (g, v, m) == (group, variant, metric)})
 
 
 # ---------------------------------------------------------------------------
@@ -83,44 +95,39 @@ def num(v, unit=""):
         return "%.2f M" % (v / 1e6)
     a = abs(v)
     if a >= 1000:
-        s = "{:,.0f}".format(v)
-    elif a >= 100:
-        s = "%.0f" % v
-    elif a >= 10:
-        s = "%.1f" % v
-    elif a >= 0.1:
-        s = "%.2f" % v
-    else:
-        s = "%.3f" % v
-    return s
+        return "{:,.0f}".format(v)
+    if a >= 100:
+        return "%.0f" % v
+    if a >= 10:
+        return "%.1f" % v
+    if a >= 0.1:
+        return "%.2f" % v
+    return "%.3f" % v
 
 
-def ratio(tp, other, better):
-    """tpool's ratio to a peer: > 1 when tpool is better."""
-    if tp is None or other is None or tp <= 0 or other <= 0:
-        return None
-    return other / tp if better == "lower" else tp / other
-
-
-def fmt_ratio(r):
-    if r is None:
-        return ""
-    return "×%.2f" % r if r < 10 else "×%.0f" % r
-
-
-def cell(row, tp_row=None, spread=True):
-    """'median [min–max] · ×ratio' (the ratio is tpool's to this row)."""
+def fig(row):
+    """'median [min–max]'."""
     if row is None:
         return "n/a"
     s = num(row["median"], row["unit"])
-    if spread and row["reps"] > 1:
+    if row["reps"] > 1:
         s += " [%s–%s]" % (num(row["min"], row["unit"]),
                            num(row["max"], row["unit"]))
-    if tp_row is not None and tp_row is not row:
-        r = ratio(tp_row["est"], row["est"], row["better"])
-        if r is not None:
-            s += " · **%s**" % fmt_ratio(r)
     return s
+
+
+def fr(r):
+    return "×%.2f" % r if r < 10 else "×%.0f" % r
+
+
+def ratio_cell(c):
+    """'**×1.52** [1.31–1.77]', or with '(no clear difference)'."""
+    if c is None:
+        return ""
+    rng = "[%s–%s]" % (fr(c["lo"])[1:], fr(c["hi"])[1:])
+    if c["verdict"] == "no clear difference":
+        return "%s %s no clear difference" % (fr(c["ratio"]), rng)
+    return "**%s** %s" % (fr(c["ratio"]), rng)
 
 
 def table(headers, rows):
@@ -132,273 +139,546 @@ def table(headers, rows):
     return "\n".join(out) + "\n"
 
 
-def th(t):
-    return "%d thread%s" % (t, "" if t == 1 else "s")
+def workers(t):
+    return "%d worker%s" % (t, "" if t == 1 else "s")
 
 
-def peer_label(res, name):
-    p = res.peers.get(name)
-    if p is not None and p.get("waiter_runs_tasks"):
-        return name + " †"
-    return name
+def minutes(s):
+    s = int(round(s))
+    return "%d min %02d s" % (s // 60, s % 60) if s >= 60 else "%d s" % s
+
+
+# ---------------------------------------------------------------------------
+# Charts
+
+
+def chart(res, path, title, ylabel, group, variant, metric, peers, groups,
+          logy=True):
+    """Bars of the medians with min-max whiskers; groups: [(label,
+    threads)]."""
+    med, lo, hi = [], [], []
+    for _, t in groups:
+        rows = [res.get(group, variant, p, t, metric) for p in peers]
+        med.append([r["median"] if r else None for r in rows])
+        lo.append([r["min"] if r else None for r in rows])
+        hi.append([r["max"] if r else None for r in rows])
+    with open(path, "w") as f:
+        f.write(svg.bar_chart(title, ylabel, [g for g, _ in groups], peers,
+                              med, ORDER, logy=logy, lows=lo, highs=hi))
+
+
+def ratio_chart(path, title, groups, peers, comps):
+    """tpool's ratio to each peer, with its range; comps[(peer, key)]."""
+    med, lo, hi = [], [], []
+    for _, key in groups:
+        cs = [comps.get((p, key)) for p in peers]
+        med.append([c["ratio"] if c else None for c in cs])
+        lo.append([c["lo"] if c else None for c in cs])
+        hi.append([c["hi"] if c else None for c in cs])
+    with open(path, "w") as f:
+        f.write(svg.bar_chart(title, "tpool's ratio (> 1: tpool better)",
+                              [g for g, _ in groups], peers, med, ORDER,
+                              logy=True, lows=lo, highs=hi,
+                              reference=("×1: equal", 1.0), bar_from=1.0))
 
 
 # ---------------------------------------------------------------------------
 # Sections
 
 
-def threads_table(res, workload, variant, metric, peers=None, label=None):
-    """Rows: peers; columns: thread counts; cells with tpool's ratio."""
-    peers = peers or res.peers_with(workload, variant, metric)
+def dagger(res, name, batch=False):
+    p = res.peers.get(name, {})
+    if batch and p.get("batch_waiter_runs"):
+        return name + " †"
+    if not batch and p.get("waiter_runs_tasks"):
+        return name + " †"
+    return name
+
+
+def submit_section(res, bench_dir, w, group, variant, title, intro):
+    metric = "ns_per_task"
+    peers = res.peers_in(group, variant, metric)
+    if not peers:
+        return
+    ts = res.threads_in(group, variant, metric)
+    w("## %s\n\n%s\n\n" % (title, intro))
+    chart(res, os.path.join(bench_dir, "%s.svg" % group),
+          "%s: ns per task (log scale)" % title, "ns per task", group,
+          variant, metric, peers, [(workers(t), t) for t in ts])
+    w("![%s](bench/%s.svg)\n\n" % (title, group))
+    comps = {}
     rows = []
     for p in peers:
-        cells = []
-        for t in res.threads:
-            tp = res.get(workload, variant, "tpool", t, metric)
-            cells.append(cell(res.get(workload, variant, p, t, metric), tp))
-        rows.append([(label or peer_label)(res, p)] + cells)
-    return table(["peer"] + [th(t) for t in res.threads], rows)
+        row = [dagger(res, p, batch=(group == "batch"))]
+        for t in ts:
+            r = res.get(group, variant, p, t, metric)
+            c = compare(res.get(group, variant, "tpool", t, metric), r) \
+                if p != "tpool" else None
+            if c:
+                comps[(p, t)] = c
+            row += [fig(r), "" if p == "tpool" else ratio_cell(c)]
+        rows.append(row)
+    hdr = ["peer"]
+    for t in ts:
+        hdr += ["%s: ns/task" % workers(t), "tpool's ratio"]
+    w(table(hdr, rows))
+    others = [p for p in peers if p != "tpool"]
+    if others and comps:
+        ratio_chart(os.path.join(bench_dir, "%s_ratio.svg" % group),
+                    "%s: tpool's ratio to each peer" % title,
+                    [(workers(t), t) for t in ts], others, comps)
+        w("\n![tpool's ratio, %s](bench/%s_ratio.svg)\n" % (title, group))
+    w("\n")
 
 
-def threads_chart(res, path, title, ylabel, workload, variant, metric,
-                  logy=True, extra=None, reference=None, dashed=()):
-    series = {}
-    for p in res.peers_with(workload, variant, metric):
-        pts = [(t, res.get(workload, variant, p, t, metric)["est"])
-               for t in res.threads
-               if res.get(workload, variant, p, t, metric) is not None]
-        if pts:
-            series[p] = pts
-    if extra:
-        series.update(extra)
-    with open(path, "w") as f:
-        f.write(svg.line_chart(title, "pool threads", ylabel, series,
-                               res.order, logy=logy, reference=reference,
-                               dashed=dashed))
+def batch_section(res, bench_dir, w):
+    metric = "ns_per_task"
+    peers = res.peers_in("batch", "batch", metric)
+    if not peers:
+        return
+    ts = res.threads_in("batch", "batch", metric)
+    cfg = res.cfg
+    w("## Batches against bulk constructs\n\n")
+    w("The same %s empty tasks handed over 1,024 at a time through each "
+      "peer's batch or bulk construct, then a wait for all: tpool "
+      "`tp_submit_batch`; the naive pool appends a chain of jobs under one "
+      "lock; oneTBB runs `parallel_for` over each batch; both OpenMPs run "
+      "`taskloop nogroup` over each batch (the runtime picks the chunks). "
+      "A bulk construct does not make a task object per job, so this is "
+      "the comparison a batch submit has to survive. † The caller takes "
+      "part in running the loop (oneTBB's arena slot, OpenMP's single "
+      "thread). Peers without a batch call appear with their single "
+      "submits, marked *single*, and tpool's own single submits are the "
+      "first row.\n\n" % "{:,}".format(cfg["empty_n"]))
+    chart(res, os.path.join(bench_dir, "batch.svg"),
+          "Batches: ns per task (log scale)", "ns per task", "batch",
+          "batch", metric, peers, [(workers(t), t) for t in ts])
+    w("![batches](bench/batch.svg)\n\n")
+    rows = []
+    comps = {}
+
+    def add(label, getter, comp_key=None):
+        row = [label]
+        for t in ts:
+            r = getter(t)
+            tp = res.get("batch", "batch", "tpool", t, metric)
+            c = compare(tp, r) if r is not tp else None
+            if c and comp_key:
+                comps[(comp_key, t)] = c
+            row += [fig(r), ratio_cell(c)]
+        rows.append(row)
+    add("tpool *single*", lambda t: res.get("single", "single", "tpool", t,
+                                            metric))
+    for p in peers:
+        add(dagger(res, p, batch=True),
+            lambda t, p=p: res.get("batch", "batch", p, t, metric), p)
+    for p in res.peers_in("single", "single", metric):
+        if p not in peers:
+            add(dagger(res, p) + " *single*",
+                lambda t, p=p: res.get("single", "single", p, t, metric))
+    hdr = ["peer"]
+    for t in ts:
+        hdr += ["%s: ns/task" % workers(t), "tpool batch's ratio"]
+    w(table(hdr, rows))
+    others = [p for p in peers if p != "tpool"]
+    if others and comps:
+        ratio_chart(os.path.join(bench_dir, "batch_ratio.svg"),
+                    "Batches: tpool's ratio to each bulk construct",
+                    [(workers(t), t) for t in ts], others, comps)
+        w("\n![tpool's ratio, batches](bench/batch_ratio.svg)\n")
+    w("\n")
 
 
-def best_peer(res, workload, variant, metric, threads, exclude=()):
-    """(name, row) of the best peer other than tpool, or (None, None)."""
-    best = (None, None)
-    for p in res.peers_with(workload, variant, metric, threads):
-        # tpool's other fork-join paths (tpool-fj, tpool-inplace) are
-        # tpool too, not peers.
-        if p in ("tpool", "sequential") or p.startswith("tpool-") or \
-                p in exclude:
-            continue
-        r = res.get(workload, variant, p, threads, metric)
-        if r is None:
-            continue
-        if best[1] is None or (r["est"] < best[1]["est"]
-                               if r["better"] == "lower"
-                               else r["est"] > best[1]["est"]):
-            best = (p, r)
-    return best
+def memory_section(res, bench_dir, w):
+    peers = res.peers_in("memory", "task", "rss_bytes")
+    if not peers:
+        return
+    cfg = res.cfg
+    w("## Memory per queued task\n\n")
+    w("A pool of one worker, blocked by a first task, receives %s more "
+      "(Python: %s): the growth of the resident set (RSS, from "
+      "/proc/self/statm) divided by the number of queued tasks; malloc's "
+      "bytes in use (`mallinfo2`) in the last columns. *task*: plain "
+      "submits; *+ future*: a future or handle per task that the caller "
+      "can wait on, the caller's handle storage included. Lower is "
+      "better. oneTBB allocates from its own allocator (malloc sees "
+      "little); both OpenMPs run tasks inline once their queue is full, so "
+      "a deep queue cannot be built (not measured).\n\n"
+      % ("{:,}".format(cfg["memory_n"]), "{:,}".format(cfg["memory_py"])))
+    vs = [("task", "queued task"), ("future", "queued task + future")]
+    med, lo, hi = [], [], []
+    for v, _ in vs:
+        rows = [res.get("memory", v, p, 1, "rss_bytes") for p in peers]
+        med.append([r["median"] if r else None for r in rows])
+        lo.append([r["min"] if r else None for r in rows])
+        hi.append([r["max"] if r else None for r in rows])
+    with open(os.path.join(bench_dir, "memory.svg"), "w") as f:
+        f.write(svg.bar_chart("Bytes per queued task (RSS growth, log "
+                              "scale)", "bytes", [x for _, x in vs], peers,
+                              med, ORDER, logy=True, lows=lo, highs=hi))
+    w("![memory per task](bench/memory.svg)\n\n")
+    rows = []
+    for p in peers:
+        row = [p]
+        for v, _ in vs:
+            r = res.get("memory", v, p, 1, "rss_bytes")
+            tp = res.get("memory", v, "tpool", 1, "rss_bytes")
+            c = compare(tp, r) if p != "tpool" else None
+            row += [fig(r), "" if p == "tpool" else ratio_cell(c)]
+        for v, _ in vs:
+            h = res.get("memory", v, p, 1, "heap_bytes")
+            row.append(num(h["median"]) if h else "–")
+        rows.append(row)
+    w(table(["peer", "task: bytes", "tpool's ratio", "+ future: bytes",
+             "tpool's ratio", "malloc, task", "malloc, + future"], rows))
+    w("\n")
 
 
-def all_ratios(res, workload, variant, metric, threads, tp):
-    parts = []
-    for p in res.peers_with(workload, variant, metric, threads):
-        if p in ("tpool", "sequential") or p.startswith("tpool-"):
-            continue
-        r = res.get(workload, variant, p, threads, metric)
-        rr = ratio(tp["est"], r["est"], r["better"])
-        if rr is not None:
-            parts.append("%s %s" % (p, fmt_ratio(rr)))
-    return ", ".join(parts)
+def queue_section(res, bench_dir, w):
+    peers = res.peers_in("queue", "1x1", "items_per_s")
+    if not peers:
+        return
+    cfg = res.cfg
+    mixes = ["%dx%d" % tuple(c) for c in cfg["queue_configs"]]
+    w("## tp_queue\n\n")
+    w("Producers x consumers threads pass %s items through one unbounded "
+      "FIFO queue; each consumer takes the same share. Items per second "
+      "(millions), higher is better: tp_queue (`tp_queue_put` / "
+      "`tp_queue_get`, no timeout) against GLib's GAsyncQueue and a plain "
+      "ring buffer behind a mutex and a condition variable (`mutex`).\n\n"
+      % "{:,}".format(cfg["queue_n"]))
+    med, lo, hi = [], [], []
+    for m, (prod, _) in zip(mixes, cfg["queue_configs"]):
+        rows = [res.get("queue", m, q, prod, "items_per_s") for q in peers]
+        med.append([r["median"] if r else None for r in rows])
+        lo.append([r["min"] if r else None for r in rows])
+        hi.append([r["max"] if r else None for r in rows])
+    with open(os.path.join(bench_dir, "queue.svg"), "w") as f:
+        f.write(svg.bar_chart("Queue throughput", "items per second",
+                              mixes, peers, med, ORDER, lows=lo, highs=hi))
+    w("![queue throughput](bench/queue.svg)\n\n")
+    rows = []
+    for q in peers:
+        row = [{"tpool": "tp_queue"}.get(q, q)]
+        for m, (prod, _) in zip(mixes, cfg["queue_configs"]):
+            r = res.get("queue", m, q, prod, "items_per_s")
+            tp = res.get("queue", m, "tpool", prod, "items_per_s")
+            row += [fig(r), "" if q == "tpool" else ratio_cell(compare(tp,
+                                                                     r))]
+        rows.append(row)
+    hdr = ["queue"]
+    for m in mixes:
+        hdr += ["%s: items/s" % m, "tp_queue's ratio"]
+    w(table(hdr, rows))
+    w("\n")
 
 
-def summary_row(res, label, measure, workload, variant, metric, threads,
-                exclude=(), note=""):
-    tp = res.get(workload, variant, "tpool", threads, metric)
-    if tp is None:
-        return None
-    name, br = best_peer(res, workload, variant, metric, threads, exclude)
-    if br is None:
-        return [label, measure, num(tp["est"], tp["unit"]), "–", "–", ""]
-    r = ratio(tp["est"], br["est"], br["better"])
-    return [label, measure, num(tp["est"], tp["unit"]),
-            "%s: %s" % (name, num(br["est"], br["unit"])),
-            "**%s**%s" % (fmt_ratio(r), note),
-            all_ratios(res, workload, variant, metric, threads, tp)]
+FJ_ROWS = [
+    ("tpool", "suite", "tp_submit_future + tp_future_get"),
+    ("tpool-inplace", "suite", "tp_submit_inplace + tp_future_get"),
+    ("tpool-fj", "suite", "tp_spawn / tp_sync (reference of the suite)"),
+    ("tbb-group", "suite", "oneTBB task_group"),
+    ("openmp", "suite", "OpenMP task + taskwait, libgomp"),
+    ("openmp-llvm", "suite", "OpenMP task + taskwait, LLVM libomp"),
+    ("tpool-fj-native", "native", "tp_spawn / tp_sync (reference of "
+     "native)"),
+    ("lace", "native", "Lace SPAWN / SYNC"),
+]
+
+
+def forkjoin_section(res, bench_dir, w):
+    cfg = res.cfg
+    if not any(res.peers_in("forkjoin", "fib%d" % n, "ns_per_task")
+               for n in cfg["fib"]):
+        return
+    w("## Fork-join\n\n")
+    w("fib(n) where every call with n ≥ 2 spawns fib(n-1) as a task, "
+      "computes fib(n-2) itself and waits for the child: fib(n+1) tasks. "
+      "*suite* rows go through the benchmark's adapters (bench/workloads.c: "
+      "one spawn and one join through a function pointer per call) and are "
+      "compared with tpool's `tp_spawn`/`tp_sync` adapter; *native* rows "
+      "are fib written directly against the runtime's API "
+      "(bench/fj_fib.c, bench/fj_fib_lace.c, built by bench/fj.sh) and are "
+      "compared with each other. Lace's idle workers spin (they keep every "
+      "core busy between tasks), tpool's sleep. The naive pool, GLib, libuv "
+      "and Python have no wait that runs other tasks, so a task waiting "
+      "for its child would hold a worker: not applicable.\n\n")
+    for n in cfg["fib"]:
+        v = "fib%d" % n
+        peers = [p for p, _, _ in FJ_ROWS
+                 if res.peers_in("forkjoin", v, "ns_per_task").count(p)]
+        ts_workers = [t for t in res.threads_in("forkjoin", v,
+                                                "ns_per_task")
+                      if any(res.get("forkjoin", v, p, t, "ns_per_task")
+                             for p in peers)]
+        seq = res.get("forkjoin", v, "sequential", 1, "total_ms")
+        tasks = next((r for r in (res.get("forkjoin", v, p, t, "tasks")
+                                  for p in peers for t in ts_workers) if r),
+                     None)
+        w("### fib(%d)%s\n\n" % (n, ": %s tasks" % "{:,}".format(
+            int(tasks["median"])) if tasks else ""))
+        chart(res, os.path.join(bench_dir, "forkjoin_%s.svg" % v),
+              "Fork-join fib(%d): ns per task (log scale)" % n,
+              "ns per task", "forkjoin", v, "ns_per_task", peers,
+              [(workers(t), t) for t in ts_workers])
+        w("![fork-join fib(%d)](bench/forkjoin_%s.svg)\n\n" % (n, v))
+        rows = []
+        for p, kind, what in FJ_ROWS:
+            if p not in peers:
+                continue
+            ref = "tpool-fj-native" if kind == "native" else "tpool-fj"
+            row = [p, kind, what]
+            for t in ts_workers:
+                r = res.get("forkjoin", v, p, t, "ns_per_task")
+                tp = res.get("forkjoin", v, ref, t, "ns_per_task")
+                row += [fig(r), "" if p.startswith("tpool") else
+                        ratio_cell(compare(tp, r))]
+            rows.append(row)
+        hdr = ["", "kind", "what"]
+        for t in ts_workers:
+            hdr += ["%s: ns/task" % workers(t), "tpool's ratio"]
+        w(table(hdr, rows))
+        if seq is not None:
+            w("\nSequential fib(%d) (plain recursion, no tasks): %s ms.\n"
+              % (n, fig(seq)))
+        w("\n")
+
+
+def extras_section(res, w):
+    lat = res.peers_in("latency", "", "p50_us")
+    if lat:
+        w("## Sporadic latency\n\n")
+        w("One task at a time to an idle pool, ~%d µs apart: µs from the "
+          "submit until the waiting thread has the result (tpool: "
+          "`tp_submit_future` + `tp_future_get`). † The waiting thread may "
+          "run the task itself.\n\n" % res.cfg["latency_gap_us"])
+        rows = []
+        for p in lat:
+            for t in res.threads_in("latency", "", "p50_us"):
+                rows.append([dagger(res, p), str(t)] + [
+                    fig(res.get("latency", "", p, t, q + "_us"))
+                    for q in ("p50", "p90", "p99")])
+        w(table(["peer", "workers", "p50 µs", "p90 µs", "p99 µs"], rows))
+        w("\n")
+    idle = res.peers_in("idle", "", "cpu_ms")
+    if idle:
+        w("## Idle CPU\n\n")
+        w("A pool runs 10,000 empty tasks, then sits idle for %s ms: the "
+          "process's CPU time meanwhile (`getrusage`). A pool that spins "
+          "to buy throughput shows hundreds of ms here.\n\n"
+          % "{:,}".format(res.cfg["idle_ms"]))
+        rows = []
+        for p in idle:
+            for t in res.threads_in("idle", "", "cpu_ms"):
+                rows.append([p, str(t), fig(res.get("idle", "", p, t,
+                                                    "cpu_ms"))])
+        w(table(["peer", "workers", "CPU ms"], rows))
+        w("\n")
+
+
+# ---------------------------------------------------------------------------
+# Goals
+
+
+def goal_verdict(lo, hi, target):
+    """Whether a ratio (or a figure) range meets `target` (a lower bound
+    on the ratio)."""
+    if lo >= target:
+        return "met"
+    if hi < target:
+        return "not met"
+    return "unclear (the range straddles it)"
+
+
+def goals_section(res, w):
+    rows = []
+    T = res.cfg["threads"]
+    for group, variant, what in (("single", "single", "single submits"),
+                                 ("future", "future",
+                                  "single submits with a future each")):
+        for t in T:
+            tp = res.get(group, variant, "tpool", t, "ns_per_task")
+            c = compare(tp, res.get(group, variant, "baseline", t,
+                                    "ns_per_task"))
+            if c:
+                rows.append(["%s, %s: ≤ 0.5 × the naive pool's time"
+                             % (what, workers(t)), ratio_cell(c),
+                             goal_verdict(c["lo"], c["hi"], 2.0)])
+            for p in OUTSIDE_PEERS:
+                c = compare(tp, res.get(group, variant, p, t, "ns_per_task"))
+                if c:
+                    rows.append(["%s, %s: ahead of %s" % (what, workers(t),
+                                                          p),
+                                 ratio_cell(c),
+                                 goal_verdict(c["lo"], c["hi"], 1.0)])
+    for v, limit in (("task", 40), ("future", 80)):
+        r = res.get("memory", v, "tpool", 1, "rss_bytes")
+        if r:
+            # a figure: met when even the largest repetition is within
+            verdict = "met" if r["max"] <= limit else (
+                "not met" if r["min"] > limit else
+                "unclear (the range straddles it)")
+            rows.append(["bytes per queued task%s: ≤ %d B" % (
+                " + future" if v == "future" else "", limit),
+                fig(r) + " B", verdict])
+    for prod, cons in res.cfg["queue_configs"]:
+        m = "%dx%d" % (prod, cons)
+        tp = res.get("queue", m, "tpool", prod, "items_per_s")
+        for q, target, what in (("mutex", 1.0, "≥ the mutex + condvar ring"),
+                                ("glib", 1.5, "≥ 1.5 × GAsyncQueue")):
+            c = compare(tp, res.get("queue", m, q, prod, "items_per_s"))
+            if c:
+                rows.append(["tp_queue %s: %s" % (m, what), ratio_cell(c),
+                             goal_verdict(c["lo"], c["hi"], target)])
+    if not rows:
+        return
+    w("## Goals\n\n")
+    w("The goals set for the common path, each with the measured ratio "
+      "(median [range], > 1: tpool better) or figure. *Met* means the whole "
+      "range meets it, *not met* that none of it does.\n\n")
+    w(table(["goal", "measured", "verdict"], rows))
+    w("\n")
+
+
+# ---------------------------------------------------------------------------
 
 
 def render(data, out_dir):
     res = Results(data)
     m = data["machine"]
     cfg = data["config"]
+    d = m.get("during", {})
     bench_dir = os.path.join(out_dir, "bench")
     os.makedirs(bench_dir, exist_ok=True)
     for name in os.listdir(bench_dir):  # charts of an earlier run
         if name.endswith(".svg"):
             os.remove(os.path.join(bench_dir, name))
-    T = res.head_threads
     md = []
     w = md.append
 
     w("# tpool benchmarks\n\n")
-    w("Generated by `make bench` (`bench/run.sh %s`) on %s, in %s of "
-      "measuring. Machine-readable results: [bench/results.json]"
-      "(bench/results.json) (everything, with each repetition) and "
-      "[bench/results.csv](bench/results.csv) (median, min, max).\n\n"
-      % (data["mode"], m["date"], _minutes(data["duration_s"])))
-    w("> **Absolute figures depend on the machine** (and on what else it "
-      "was doing: this one has %d cores and is shared). **The ratios are "
-      "the claim**: every peer ran the same workloads in the same run, "
-      "repetitions interleaved, so that they met the same conditions.\n\n"
-      % m["cores"])
-    w("How to read the tables\n\n")
-    w("- A cell is `median [min–max]` over %d repetitions (fewer where "
-      "said), each a fresh process that warms up before it measures. The "
-      "repetitions of all peers are interleaved in a shuffled order.%s\n"
-      % (cfg["reps"], _disturbance_note(data)))
-    w("- **×r** after a peer's figure is tpool's ratio to that peer, "
-      "oriented so that **×r > 1 means tpool is better** (peer/tpool for "
-      "times and bytes, tpool/peer for throughput and speed-up); ×0.5 "
-      "means the peer is twice as good.\n")
-    if res.estimator == "best":
-        w("- **This run was disturbed**: %d of its %d measurements ran "
-          "while other processes were using the CPU. Since interference "
-          "only ever makes a figure worse, the ratios, the summary and the "
-          "charts compare each peer's **best repetition** (the lowest time, "
-          "the highest throughput) rather than its median; the tables "
-          "still show median [min–max]. Figures that depend on having "
-          "every core (the CPU-bound speed-up above all) are the least "
-          "reliable here.\n" % (data.get("disturbed", 0), len(data["runs"])))
-    else:
-        w("- Ratios, the summary and the charts use the medians.\n")
-    w("- *Threads* is the pool's thread count. † marks peers whose waiting "
-      "thread is one of the pool's threads and runs tasks itself while it "
-      "waits (OpenMP, oneTBB): with T threads they use T threads in all, "
-      "the others T workers plus the submitting thread. In the latency "
-      "test this means the task usually runs on the waiting thread and "
-      "no hand-off is measured.\n\n")
+    w("Generated by `make bench` (`bench/run.sh %s`) on %s, %s of "
+      "measuring. Every figure: [bench/results.json](bench/results.json) "
+      "(each run, with the load it met) and "
+      "[bench/results.csv](bench/results.csv) (median, min, max, ratios)."
+      "\n\n" % (data["mode"], m["date"], minutes(data["duration_s"])))
+    loaded = d.get("load_median", 0) >= 0.5 * m["cores"] or \
+        d.get("disturbed", 0) > d.get("runs", 1) // 4
+    w("> **%s.** %d cores; load average (1 min) %s–%s, median %s, during "
+      "the runs; other processes used a median of %s and at most %s "
+      "cores meanwhile; %d of %d runs overlapped with more than a tenth "
+      "of a core of other work. The absolute figures are of this machine "
+      "in this state; the ratios, taken in the same run with the rounds "
+      "interleaved, are the claim, and where the ranges overlap the "
+      "report says so.\n\n"
+      % ("The machine was loaded" if loaded else "The machine was quiet",
+         m["cores"], num(d.get("load_min")), num(d.get("load_max")),
+         num(d.get("load_median")), num(d.get("others_cores_median")),
+         num(d.get("others_cores_max")), d.get("disturbed", 0),
+         d.get("runs", 0)))
 
-    # Machine
+    w("## How it was measured\n\n")
+    w("- **%d rounds.** Each round runs every measurement of the plan once, "
+      "all workloads and peers mixed in a new random order; each "
+      "measurement is a fresh process that warms up (a run a tenth the "
+      "size) before it measures. A cell is `median [min–max]` over the "
+      "rounds.\n" % cfg["rounds"])
+    w("- **Normal priority.** Nothing is reniced or given a real-time "
+      "class (the runs had nice %d, the value bench.py was started with); "
+      "no peer is pinned.\n" % m.get("nice", 0))
+    w("- **Ratios** are tpool's to the peer, oriented so that **> 1 means "
+      "tpool is better** (peer/tpool for times and bytes, tpool/peer for "
+      "throughput): the ratio of the medians, then [least–most "
+      "favourable], from pairing the two min-max ranges. **No clear "
+      "difference**: the two ranges overlap (the ratio's range contains "
+      "1); such a ratio is not a win or a loss. A bold ratio has ranges "
+      "that do not overlap.\n")
+    w("- The charts show the medians as bars and the min–max ranges as "
+      "whiskers; the ratio charts show tpool's ratio to each peer with its "
+      "range, and a line at ×1.\n")
+    w("- *Workers*: the pool's threads. † marks peers whose submitting "
+      "thread is one of the pool's threads and runs tasks itself while it "
+      "waits (both OpenMPs: the tasks are created in an `omp single`; "
+      "in batches also oneTBB's parallel_for): they do not hand work from "
+      "an outside thread, which is what the other peers are measured on, "
+      "and libgomp even runs a new task at once once 64 per thread are "
+      "queued.\n\n")
+
     w("## Machine\n\n")
+    lb, la = m.get("load_before", [0, 0, 0]), m.get("load_after", [0, 0, 0])
     w(table(["", ""], [
         ["CPU", m["cpu"]], ["cores", str(m["cores"])],
         ["memory", m.get("memory", "")], ["OS", m.get("os", "")],
         ["kernel", m["kernel"]], ["C compiler", m.get("compiler", "")],
         ["C++ compiler", m.get("cxx_compiler", "")],
+        ["clang (LLVM OpenMP)", m.get("clang", "") or "–"],
         ["Python", m.get("python", "")], ["date", m["date"]],
-        ["load average (1 min) before / after",
-         "%.2f / %.2f" % (m.get("load_before", 0), m.get("load_after", 0))],
+        ["load average 1/5/15 min, before", " / ".join(num(x) for x in lb)],
+        ["load average 1/5/15 min, after", " / ".join(num(x) for x in la)],
+        ["load average (1 min) during the runs", "%s–%s (median %s)" % (
+            num(d.get("load_min")), num(d.get("load_max")),
+            num(d.get("load_median")))],
+        ["other processes' CPU during a run", "median %s cores, max %s" % (
+            num(d.get("others_cores_median")),
+            num(d.get("others_cores_max")))],
         ["build", "CMake Release, -O2, no sanitizer (build-bench/)"],
-        ["priority", "nice %s%s" % (m.get("nice", 0), " (raised: the "
-                                    "machine is shared)" if m.get(
-                                        "nice", 0) < 0 else "")],
+        ["priority", "nice %s, not changed" % m.get("nice", 0)],
     ]))
     w("\n")
 
-    # Peers
     w("## Peers\n\n")
     rows = []
     for p in data["peers"]:
-        rows.append([p["name"] if p["kind"] == "pool" else
-                     "queue: " + p["name"], p["title"], p["version"],
-                     p["notes"]])
-    w(table(["peer", "what", "version", "how it is driven"], rows))
+        name = p["name"] if p["kind"] != "queue" else "queue: " + p["name"]
+        rows.append([name, p["title"], p["version"], p.get("future_form", "")
+                     or "–", p.get("batch_form", "") or "–", p["notes"]])
+    w(table(["peer", "what", "version", "its future (submit + get)",
+             "its batch", "notes"], rows))
     if data["skipped"]:
         w("\nNot measured in this run:\n\n")
         for s in data["skipped"]:
             w("- **%s**: %s\n" % (s["peer"], s["reason"]))
-    w("\nWhich peer runs which workload (n/a: the peer has no such "
-      "operation, see each section):\n\n")
-    wl = ["empty", "forkjoin", "latency", "io", "cpu", "futures", "memory",
-          "idle"]
-    rows = []
-    for name, p in res.peers.items():
-        have = set(p["workloads"])
-        row = [name]
-        for x in wl:
-            mark = "yes" if x in have else "n/a"
-            if x == "empty" and x in have:
-                mark = "single + batch" if p["batch"] else "single"
-            row.append(mark)
-        rows.append(row)
-    w(table(["peer"] + [WORKLOAD_NAMES[x] for x in wl], rows))
     w("\n")
 
-    # Summary
-    w("## Summary\n\n")
-    w("tpool against the best other peer at %s (the core count), and its "
-      "ratio to each (×r > 1: tpool better); figures are %s.\n\n"
-      % (th(T), "medians" if res.estimator == "median" else
-         "each peer's best repetition (a disturbed run, see above)"))
-    hand = [n for n, p in res.peers.items() if p.get("waiter_runs_tasks")]
-    srows = []
-    add = lambda r: r is not None and srows.append(r)  # noqa: E731
-    add(summary_row(res, "empty tasks", "ns/task, single submits", "empty",
-                    "single", "ns_per_task", T, exclude=hand,
-                    note=" (‡)" if hand else ""))
-    add(_batch_summary(res, T, hand))
-    for fib in cfg["fib"]:
-        add(summary_row(res, "fork-join fib(%d)" % fib, "ns/task",
-                        "forkjoin", "fib%d" % fib, "ns_per_task", T))
-    for q in ("p50", "p99"):
-        add(summary_row(res, "latency", "%s, µs" % q, "latency", "",
-                        q + "_us", T, exclude=hand,
-                        note=" (‡)" if hand else ""))
-    io_row = res.find("io", "", "tpool", "wall_ms")
-    if io_row is not None:
-        add(summary_row(res, "I/O-bound", "wall ms (ideal %s)" %
-                        num(res.find("io", "", "tpool", "ideal_ms")["median"]),
-                        "io", "", "wall_ms", io_row["threads"]))
-    add(summary_row(res, "CPU-bound", "speed-up over sequential", "cpu", "",
-                    "speedup", T, exclude=("python",)))
-    add(summary_row(res, "many futures", "ns/future", "futures", "",
-                    "ns_per_future", T))
-    for prod, cons in cfg["queue_configs"]:
-        add(summary_row(res, "queue %dx%d" % (prod, cons), "items/s",
-                        "queue", "%dx%d" % (prod, cons), "items_per_s",
-                        prod))
-    for v, what in (("task", "bytes per queued task"),
-                    ("future", "bytes per queued task + future")):
-        add(summary_row(res, "memory", what + " (RSS)", "memory", v,
-                        "rss_bytes", 1))
-    idle = res.find("idle", "", "tpool", "cpu_ms")
-    if idle is not None:
-        srows.append(["idle", "CPU ms in %s s" % num(idle["n"] / 1000),
-                      num(idle["est"]), "see below", "–",
-                      "all pools sleep when idle"])
-    w(table(["workload", "measure", "tpool", "best other peer",
-             "tpool vs best", "tpool vs each"], srows))
-    if hand:
-        w("\n‡ Best among the peers that, like tpool, take tasks from a "
-          "thread outside the pool and hand them to other threads: %s are "
-          "left out of \"best\" here (their ratios are in the last column "
-          "and in the tables below), because there the submitting thread is "
-          "one of the pool's threads and runs the tasks itself while it "
-          "waits (libgomp even runs a new task at once, inline, when 64 per "
-          "thread are queued), so they do not do the work that is being "
-          "measured.\n" % " and ".join(hand))
-    w("\n")
-
-    _section_empty(res, cfg, bench_dir, w)
-    _section_forkjoin(res, cfg, bench_dir, w)
-    _section_latency(res, cfg, bench_dir, w)
-    _section_io(res, cfg, bench_dir, w)
-    _section_cpu(res, cfg, bench_dir, w)
-    _section_futures(res, cfg, bench_dir, w)
-    _section_queue(res, cfg, bench_dir, w)
-    _section_memory(res, cfg, bench_dir, w)
-    _section_idle(res, cfg, w)
+    goals_section(res, w)
+    n = "{:,}".format(cfg["empty_n"])
+    npy = "{:,}".format(cfg["empty_py"])
+    submit_section(
+        res, bench_dir, w, "single", "single", "Single outside submits",
+        "%s empty tasks submitted one by one from a thread outside the pool "
+        "(Python: %s), then a wait until all have run: wall time / tasks. "
+        "Each peer waits its own way: tpool `tp_pool_wait_idle`, the naive "
+        "pool its idle condition variable, GLib, oneTBB a latch (an atomic "
+        "count; GThreadPool and task_arena have no wait), libuv `uv_run`, "
+        "OpenMP `taskwait`, Python `wait()` on the futures." % (n, npy))
+    submit_section(
+        res, bench_dir, w, "future", "future",
+        "Single outside submits with futures",
+        "%s empty tasks submitted one by one with a future each (Python: "
+        "%s), then each future's result taken in submission order: wall "
+        "time / tasks. The peers without futures of their own get the "
+        "cheapest correct one (the Peers table says which): an atomic word "
+        "in the caller's handle that the waiter sleeps on with a futex, no "
+        "mutex or condition variable per task." % (n, npy))
+    batch_section(res, bench_dir, w)
+    memory_section(res, bench_dir, w)
+    queue_section(res, bench_dir, w)
+    forkjoin_section(res, bench_dir, w)
+    extras_section(res, w)
 
     w("## Running it\n\n")
     w("`make bench` (about %s here) installs the peers' Debian packages "
       "when they are missing and it can (root and apt-get: libglib2.0-dev, "
-      "libuv1-dev, libtbb-dev, python3), builds build-bench/ (Release, "
-      "-O2), runs everything and rewrites this page, its charts and "
-      "docs/bench/results.*. A peer that cannot be built is skipped with a "
-      "line saying why. `make bench-quick` runs the same programs on small "
-      "sizes with 2 repetitions (under 2 minutes): a smoke test that "
-      "checks that every program works and gives the right answers; its "
-      "report goes to build-bench/quick/. `python3 bench/bench.py --help` "
-      "runs a subset (`--only`, `--peers`). A new peer is one file: "
-      "`bench/peer_<name>.c` (or `.cpp`) implementing the adapter "
-      "interface of `bench/bench.h`, with a `bench-requires:` line.\n"
-      % _minutes(data["duration_s"] + 60))
+      "libuv1-dev, libtbb-dev, clang and libomp-dev, python3), builds "
+      "build-bench/ (Release, -O2), builds Lace when LACE_SRC names a "
+      "checkout of it, runs the plan and rewrites this page, its charts and "
+      "docs/bench/results.*. A peer that cannot be built is listed as not "
+      "measured, with the reason. `make bench-quick` runs the same plan on "
+      "small sizes, 2 rounds (under 2 minutes): a smoke test of every "
+      "program, report in build-bench/quick/. `python3 bench/bench.py "
+      "--help` runs a subset (`--only`, `--peers`, `--rounds`), and "
+      "`--only latency,idle` the two checks that no pool spins.\n"
+      % minutes(data["duration_s"] + 60))
     if data["failures"]:
         w("\n## Failed measurements\n\n")
         for f in data["failures"]:
@@ -408,387 +688,6 @@ def render(data, out_dir):
     with open(path, "w") as f:
         f.write("".join(md))
     return path
-
-
-def _disturbance_note(data):
-    if not data.get("config", {}).get("retries"):
-        return ""
-    n = len(data["runs"])
-    return (" While a measurement ran, the CPU time that other processes "
-            "used was taken from /proc/stat; when it was over 10%% of a "
-            "core the measurement was run again (up to %d times, within a "
-            "time budget): %d re-runs in all, and %d of the %d measurements "
-            "kept were still disturbed." % (data["config"]["retries"],
-                             data.get("repeated", 0),
-                             data.get("disturbed", 0), n))
-
-
-def _minutes(s):
-    s = int(round(s))
-    return "%d min %02d s" % (s // 60, s % 60) if s >= 60 else "%d s" % s
-
-
-def _batch_summary(res, T, exclude):
-    tp = res.get("empty", "batch", "tpool", T, "ns_per_task")
-    if tp is None:
-        return None
-    best = (None, None, None)
-    parts = []
-    for p in res.peers_with("empty", "single", "ns_per_task", T):
-        if p == "tpool":
-            continue
-        r = res.get("empty", "batch", p, T, "ns_per_task")
-        how = "batch"
-        if r is None:
-            r = res.get("empty", "single", p, T, "ns_per_task")
-            how = "single"
-        rr = ratio(tp["est"], r["est"], "lower")
-        parts.append("%s %s" % (p, fmt_ratio(rr)))
-        if p in exclude:
-            continue
-        if best[1] is None or r["est"] < best[1]["est"]:
-            best = (p, r, how)
-    if best[1] is None:
-        return ["empty tasks", "ns/task, batch submits",
-                num(tp["est"]), "–", "–", ""]
-    return ["empty tasks", "ns/task, batch submits (peers: their best)",
-            num(tp["est"]),
-            "%s (%s): %s" % (best[0], best[2], num(best[1]["est"])),
-            "**%s**%s" % (fmt_ratio(ratio(tp["est"], best[1]["est"],
-                                          "lower")),
-                          " (‡)" if exclude else ""), ", ".join(parts)]
-
-
-def _section_empty(res, cfg, bench_dir, w):
-    if res.find("empty", "single", "tpool", "ns_per_task") is None and \
-            not res.peers_with("empty", "single", "ns_per_task"):
-        return
-    w("## Empty tasks\n\n")
-    w("%s no-op tasks submitted one by one from a thread outside the pool, "
-      "then a wait until all have run; the figure is the wall time divided "
-      "by the number of tasks: **ns per task**, submit + run + completion "
-      "(Python: %s tasks). Each peer waits its own way: tpool "
-      "`tp_pool_wait_idle`, the baseline its idle condition variable, "
-      "GLib a counter (GThreadPool has no wait), libuv `uv_run`, OpenMP "
-      "`taskwait`, TBB `task_group::wait`, Python `wait()` on the "
-      "futures.\n\n" % ("{:,}".format(cfg["empty_n"]),
-                        "{:,}".format(cfg["empty_py"])))
-    threads_chart(res, os.path.join(bench_dir, "empty_single.svg"),
-                  "Empty tasks, one submit per task", "ns per task",
-                  "empty", "single", "ns_per_task")
-    w("![ns per task against threads](bench/empty_single.svg)\n\n")
-    w(threads_table(res, "empty", "single", "ns_per_task"))
-    batch = res.peers_with("empty", "batch", "ns_per_task")
-    if batch:
-        w("\n**Batch submits.** The same tasks handed over %s at a time "
-          "(`tp_submit_batch`: one lock and one wake-up round per batch). "
-          "Only tpool and the baseline have a batch call; the other peers' "
-          "single-submit figures are repeated for comparison (marked "
-          "*single*).\n\n" % "1,024")
-        extra = {}
-        tp_single = [(t, res.get("empty", "single", "tpool", t,
-                                 "ns_per_task")["est"])
-                     for t in res.threads
-                     if res.get("empty", "single", "tpool", t, "ns_per_task")]
-        if tp_single:
-            extra["tpool single"] = tp_single
-        threads_chart(res, os.path.join(bench_dir, "empty_batch.svg"),
-                      "Empty tasks, batch submits", "ns per task", "empty",
-                      "batch", "ns_per_task", extra=extra,
-                      dashed=("tpool single",))
-        w("![batch submits](bench/empty_batch.svg)\n\n")
-        rows = []
-        for p in res.peers_with("empty", "single", "ns_per_task"):
-            cells = []
-            has_batch = p in batch
-            for t in res.threads:
-                tp = res.get("empty", "batch", "tpool", t, "ns_per_task")
-                r = res.get("empty", "batch" if has_batch else "single", p,
-                            t, "ns_per_task")
-                cells.append(cell(r, tp))
-            rows.append([peer_label(res, p) +
-                         ("" if has_batch else " *single*")] + cells)
-        w(table(["peer"] + [th(t) for t in res.threads], rows))
-    w("\n")
-
-
-def _section_forkjoin(res, cfg, bench_dir, w):
-    if not res.peers_with("forkjoin", "fib%d" % cfg["fib"][0],
-                          "ns_per_task"):
-        return
-    w("## Fork-join\n\n")
-    w("fib(n) where every call with n ≥ 2 spawns fib(n-1) as a child task, "
-      "computes fib(n-2) itself and waits for the child; fib(n+1) tasks in "
-      "all (the root included). A worker that waits must run other tasks "
-      "meanwhile or the pool deadlocks: tpool's `tp_future_wait` does "
-      "that from a worker, OpenMP's `taskwait` and TBB's "
-      "`task_group::wait` too. The baseline, GLib, libuv and Python have no "
-      "such wait (a waiting task holds its thread, and with every thread "
-      "waiting nothing runs the children), so fork-join is not applicable "
-      "to them. The sequential time is the same recursion as plain "
-      "calls. tpool runs it three ways: `tpool` (tp_submit_future, then "
-      "tp_future_get), `tpool-inplace` (tp_submit_inplace, the task in "
-      "the caller's stack frame) and `tpool-fj` (tp_spawn/tp_sync frames, "
-      "the body in tp_fj_run); ratios are to `tpool`.\n\n")
-    for fib in cfg["fib"]:
-        v = "fib%d" % fib
-        seq = res.find("seqfib", v, "sequential", "total_ms")
-        tasks = res.find("forkjoin", v, "tpool", "tasks")
-        w("### fib(%d)%s\n\n" % (fib, ": %s tasks" % "{:,}".format(
-            int(tasks["median"])) if tasks else ""))
-        threads_chart(res, os.path.join(bench_dir, "forkjoin_%s.svg" % v),
-                      "Fork-join fib(%d)" % fib, "ns per task", "forkjoin",
-                      v, "ns_per_task")
-        w("![fork-join fib(%d)](bench/forkjoin_%s.svg)\n\n" % (fib, v))
-        w("ns per task (total time / tasks):\n\n")
-        w(threads_table(res, "forkjoin", v, "ns_per_task"))
-        if seq is not None:
-            w("\nTotal time in ms, and as a multiple of the sequential "
-              "time (%s ms):\n\n" % num(seq["median"]))
-            rows = []
-            for p in res.peers_with("forkjoin", v, "total_ms"):
-                cells = []
-                for t in res.threads:
-                    r = res.get("forkjoin", v, p, t, "total_ms")
-                    cells.append("n/a" if r is None else "%s ms (×%s)" % (
-                        num(r["median"]), num(r["median"] / seq["median"])))
-                rows.append([peer_label(res, p)] + cells)
-            w(table(["peer"] + [th(t) for t in res.threads], rows))
-        w("\n")
-
-
-def _section_latency(res, cfg, bench_dir, w):
-    peers = res.peers_with("latency", "", "p50_us")
-    if not peers:
-        return
-    T = res.head_threads
-    w("## Sporadic latency\n\n")
-    w("One task at a time to an idle pool, a pause of ~%d µs between two "
-      "(%s samples per repetition, %d repetitions, after 20 discarded): the "
-      "time from the submit until the waiting thread has the task's result "
-      "(tpool: `tp_submit_future` + `tp_future_get`). Percentiles p50, "
-      "p90, p99 in µs, lower is better. † OpenMP and TBB: the waiting "
-      "thread usually runs the task itself (work-first), so their figures "
-      "measure no wake-up of another thread and are left out of the "
-      "summary's best peer.\n\n"
-      % (cfg["latency_gap_us"], "{:,}".format(cfg["latency_n"]),
-         max(cfg["reps"] - 2, 1)))
-    qs = ["p50", "p90", "p99"]
-    values = []
-    for p in peers:
-        row = []
-        for q in qs:
-            r = res.get("latency", "", p, T, q + "_us")
-            row.append(r["est"] if r else None)
-        values.append(row)
-    with open(os.path.join(bench_dir, "latency.svg"), "w") as f:
-        f.write(svg.bar_chart("Sporadic latency at %s (log scale)" % th(T),
-                              "µs from submit to result", [
-                                  peer_label(res, p) for p in peers], qs,
-                              values, ["p50", "p90", "p99"], logy=True))
-    w("![latency percentiles](bench/latency.svg)\n\n")
-    rows = []
-    for p in peers:
-        for t in res.threads:
-            cells = []
-            for q in qs:
-                tp = res.get("latency", "", "tpool", t, q + "_us")
-                cells.append(cell(res.get("latency", "", p, t, q + "_us"),
-                                  tp))
-            rows.append([peer_label(res, p), str(t)] + cells)
-    w(table(["peer", "threads", "p50 µs", "p90 µs", "p99 µs"], rows))
-    w("\n")
-
-
-def _section_io(res, cfg, bench_dir, w):
-    peers = res.peers_with("io", "", "wall_ms")
-    if not peers:
-        return
-    w("## I/O-bound tasks\n\n")
-    ideal = res.find("io", "", peers[0], "ideal_ms")["median"]
-    w("%s tasks that each sleep %d ms, on %d threads: the ideal wall time "
-      "is %s ms (%d waves). Lower is better; what is above the ideal is the "
-      "pool's overhead (start-up of the wave, hand-out, wake-ups).\n\n"
-      % ("{:,}".format(cfg["io_n"]), cfg["io_ms"], cfg["io_threads"],
-         num(ideal), cfg["io_n"] // cfg["io_threads"]))
-    vals = [[res.find("io", "", p, "wall_ms")["est"]] for p in peers]
-    with open(os.path.join(bench_dir, "io.svg"), "w") as f:
-        f.write(svg.bar_chart("I/O-bound: %d x %d ms sleeps on %d threads"
-                              % (cfg["io_n"], cfg["io_ms"],
-                                 cfg["io_threads"]), "wall time, ms",
-                              ["wall time"], peers,
-                              [[v[0] for v in vals]], res.order,
-                              reference=("ideal", ideal)))
-    w("![I/O-bound wall time](bench/io.svg)\n\n")
-    tp = res.find("io", "", "tpool", "wall_ms")
-    rows = []
-    for p in peers:
-        r = res.find("io", "", p, "wall_ms")
-        over = res.find("io", "", p, "overhead_ms")
-        rows.append([peer_label(res, p), cell(r, tp),
-                     num(over["median"]) if over else "–"])
-    w(table(["peer", "wall ms", "over the ideal, ms"], rows))
-    w("\n")
-
-
-def _section_cpu(res, cfg, bench_dir, w):
-    peers = res.peers_with("cpu", "", "speedup")
-    if not peers:
-        return
-    seq = res.find("seqcpu", "", "sequential", "wall_ms")
-    pyseq = res.find("seqcpu", "", "python", "wall_ms")
-    w("## CPU-bound tasks\n\n")
-    w("%d tasks of equal CPU work (%s rounds of xorshift each, the same "
-      "code for every C peer); the figure is the **speed-up** over running "
-      "them one after the other on one thread%s. Higher is better; on this "
-      "machine the ceiling is %d. Python runs the same loop in Python "
-      "(%s rounds) against its own sequential time%s: the GIL lets one "
-      "task's bytecode run at a time, so it stays near 1 whatever the "
-      "threads, while the C pools scale (no GIL).\n\n"
-      % (cfg["cpu_n"], "{:,}".format(cfg["cpu_work"]),
-         " (%s ms)" % num(seq["median"]) if seq else "",
-         res.data["machine"]["cores"], "{:,}".format(cfg["cpu_work_py"]),
-         " (%s ms)" % num(pyseq["median"]) if pyseq else ""))
-    cores = res.data["machine"]["cores"]
-    threads_chart(res, os.path.join(bench_dir, "cpu.svg"),
-                  "CPU-bound: speed-up over one thread", "speed-up",
-                  "cpu", "", "speedup", logy=False,
-                  reference=("ideal", [(t, min(t, cores))
-                                       for t in res.threads]))
-    w("![CPU-bound speed-up](bench/cpu.svg)\n\n")
-    w(threads_table(res, "cpu", "", "speedup"))
-    w("\n")
-
-
-def _section_futures(res, cfg, bench_dir, w):
-    if not res.peers_with("futures", "", "ns_per_future"):
-        return
-    w("## Many futures, collected as they complete\n\n")
-    w("%s tasks submitted with a future each, then collected in the order "
-      "they finish (Python: %s with `as_completed`). tpool: "
-      "`tp_submit_future` + `tp_waitset_add`, then `tp_waitset_next`; the "
-      "baseline: a list of finished jobs under its mutex; GLib: finished "
-      "records pushed to a GAsyncQueue; libuv: completion callbacks on the "
-      "loop. Figure: ns per future, submit to collection. OpenMP and TBB "
-      "have no futures: n/a.\n\n"
-      % ("{:,}".format(cfg["futures_n"]), "{:,}".format(cfg["futures_py"])))
-    threads_chart(res, os.path.join(bench_dir, "futures.svg"),
-                  "Many futures, as completed", "ns per future", "futures",
-                  "", "ns_per_future")
-    w("![futures](bench/futures.svg)\n\n")
-    w(threads_table(res, "futures", "", "ns_per_future"))
-    w("\n")
-
-
-def _section_queue(res, cfg, bench_dir, w):
-    if not res.queues:
-        return
-    configs = ["%dx%d" % tuple(c) for c in cfg["queue_configs"]]
-    w("## MPMC queue\n\n")
-    w("Producers x consumers threads pass %s items through one unbounded "
-      "FIFO queue; each consumer takes the same share. Figure: items per "
-      "second (millions), higher is better. tp_queue (`tp_queue_put` / "
-      "`tp_queue_get`) against GLib's GAsyncQueue and a plain ring buffer "
-      "behind a mutex and a condition variable.\n\n"
-      % "{:,}".format(cfg["queue_n"]))
-    vals = []
-    for c, (prod, _) in zip(configs, cfg["queue_configs"]):
-        row = []
-        for q in res.queues:
-            r = res.get("queue", c, q, prod, "items_per_s")
-            row.append(r["est"] if r else None)
-        vals.append(row)
-    with open(os.path.join(bench_dir, "queue.svg"), "w") as f:
-        f.write(svg.bar_chart("MPMC queue throughput", "items per second",
-                              configs, res.queues, vals, res.queues))
-    w("![queue throughput](bench/queue.svg)\n\n")
-    rows = []
-    for q in res.queues:
-        cells = []
-        for c, (prod, _) in zip(configs, cfg["queue_configs"]):
-            tp = res.get("queue", c, "tpool", prod, "items_per_s")
-            cells.append(cell(res.get("queue", c, q, prod, "items_per_s"),
-                              tp))
-        rows.append([{"tpool": "tpool (tp_queue)"}.get(q, q)] + cells)
-    w(table(["queue"] + configs, rows))
-    w("\n")
-
-
-def _section_memory(res, cfg, bench_dir, w):
-    peers = res.peers_with("memory", "task", "rss_bytes")
-    if not peers:
-        return
-    w("## Memory\n\n")
-    w("A pool of one thread, blocked by a first task, receives %s more "
-      "(Python: %s): the growth of the resident set (RSS, from "
-      "/proc/self/statm) and of malloc's bytes in use (`mallinfo2`, in "
-      "brackets) divided by the number of queued tasks. *task*: plain "
-      "submits; *+ future*: tasks with a future or handle the caller can "
-      "wait on (the caller's handle storage counts). Lower is better. "
-      "Median of %d repetitions. "
-      "oneTBB allocates from its own allocator (so malloc sees nothing); "
-      "OpenMP runs tasks inline past 64 queued per thread, so a deep queue "
-      "cannot be measured (n/a).\n\n"
-      % ("{:,}".format(cfg["memory_n"]), "{:,}".format(cfg["memory_py"]),
-         min(cfg["reps"], 2)))
-    groups = ["queued task", "queued task + future"]
-    vals = []
-    for v in ("task", "future"):
-        row = []
-        for p in peers:
-            r = res.get("memory", v, p, 1, "rss_bytes")
-            row.append(r["est"] if r else None)
-        vals.append(row)
-    with open(os.path.join(bench_dir, "memory.svg"), "w") as f:
-        f.write(svg.bar_chart("Memory per queued task (RSS growth)",
-                              "bytes (log scale)", groups, peers, vals,
-                              res.order, logy=True))
-    w("![memory per task](bench/memory.svg)\n\n")
-    rows = []
-    for p in peers:
-        cells = []
-        for v in ("task", "future"):
-            r = res.get("memory", v, p, 1, "rss_bytes")
-            h = res.get("memory", v, p, 1, "heap_bytes")
-            tp = res.get("memory", v, "tpool", 1, "rss_bytes")
-            if r is None:
-                cells.append("n/a")
-                continue
-            s = num(r["median"])
-            if h is not None:
-                s += " [%s]" % num(h["median"])
-            rr = ratio(tp["est"], r["est"], "lower") if (
-                tp is not None and tp is not r) else None
-            if rr is not None:
-                s += " · **%s**" % fmt_ratio(rr)
-            cells.append(s)
-        rows.append([peer_label(res, p)] + cells)
-    w(table(["peer", "bytes per queued task", "bytes per queued task + "
-             "future"], rows))
-    w("\n")
-
-
-def _section_idle(res, cfg, w):
-    peers = res.peers_with("idle", "", "cpu_ms")
-    if not peers:
-        return
-    t = res.find("idle", "", peers[0], "cpu_ms")["threads"]
-    w("## Idle CPU\n\n")
-    w("A pool of %d threads runs 10,000 empty tasks, then sits idle for "
-      "%s ms; the process's CPU time over that interval (user + system, "
-      "`getrusage`; %d repetitions). A pool whose idle workers poll would show hundreds "
-      "of ms here; every peer sleeps, and what is left is noise (timer "
-      "ticks, a short spin before sleeping), too small for ratios to mean "
-      "anything.\n\n" % (t, "{:,}".format(cfg["idle_ms"]),
-                           min(cfg["reps"], 3)))
-    rows = []
-    for p in peers:
-        r = res.find("idle", "", p, "cpu_ms")
-        pct = res.find("idle", "", p, "cpu_pct")
-        rows.append([peer_label(res, p), cell(r),
-                     "%.3f %%" % pct["median"] if pct else "–"])
-    w(table(["peer", "CPU ms", "of one core"], rows))
-    w("\n")
 
 
 def main():

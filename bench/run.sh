@@ -6,13 +6,17 @@
 #   bash bench/run.sh quick   (make bench-quick)  build-bench/quick/...
 #
 # 1. Installs the peers' Debian packages that are missing, when it can
-#    (root, or password-less sudo, and apt-get); otherwise says which peers
-#    will be skipped.  TPBENCH_NO_INSTALL=1 skips this step.
+#    (root, or password-less sudo, and apt-get): GLib, libuv, oneTBB,
+#    clang and LLVM's OpenMP (libomp-dev), Python; otherwise says which
+#    peers will be skipped.  TPBENCH_NO_INSTALL=1 skips this step.
 # 2. Configures and builds build-bench/ (Release, -O2, no sanitizer,
-#    TPOOL_BENCH=ON).  A peer whose program does not build is skipped with
-#    a line saying so; tpool's own failing to build is an error.
-# 3. Runs bench/bench.py, which runs every workload for every peer, shows
-#    progress on stderr and writes the results and the report.
+#    TPOOL_BENCH=ON), then the native fork-join programs (bench/fj.sh;
+#    Lace from LACE_SRC, when given).  A peer whose program does not build
+#    is skipped with a line saying so; tpool's own failing to build is an
+#    error.
+# 3. Runs bench/bench.py, which runs the plan in interleaved rounds, shows
+#    progress on stderr and writes the results and the report.  Nothing is
+#    reniced: the measurements run at the priority make was started with.
 #
 # Extra arguments go to bench.py (e.g. --only queue --peers tpool,glib).
 # Exit status: 0, or non-zero if tpool did not build or a measurement
@@ -47,6 +51,11 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 have_pc glib-2.0 || missing+=(libglib2.0-dev)
 have_pc libuv || missing+=(libuv1-dev)
 have_tbb || missing+=(libtbb-dev)
+have_libomp() {
+    command -v clang >/dev/null 2>&1 &&
+        ls /usr/lib/llvm-*/lib/libomp.so >/dev/null 2>&1
+}
+have_libomp || missing+=(clang libomp-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || missing+=(g++)
 
@@ -118,7 +127,11 @@ if ! cmake --build "$build" -j"$jobs" >"$build/bench-build.log" 2>&1; then
     done <"$build/bench/peers.tsv"
 fi
 
-# --- 3. run -------------------------------------------------------------------------
+# --- 3. fork-join programs written against each runtime's API (and Lace) ---------
+
+bash bench/fj.sh "$build"
+
+# --- 4. run -------------------------------------------------------------------------
 
 if [ "$mode" = full ]; then
     out=docs
@@ -126,12 +139,4 @@ else
     out=$build/quick
 fi
 export PYTHONDONTWRITEBYTECODE=1
-python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@" || exit $?
-
-# --- 4. parallel loops ---------------------------------------------------------------
-
-bash bench/pfor.sh "$mode" "$build" "$out"
-
-# --- 5. fork-join against Lace (LACE_SRC: a checkout of it, see fj.sh) -----------
-
-bash bench/fj.sh "$mode" "$build" "$out"
+python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@"

@@ -1,10 +1,13 @@
-"""svg.py - two small chart kinds as standalone SVG, for the benchmark report.
+"""svg.py - grouped bar charts with min-max whiskers, as standalone SVG, for
+the benchmark report.
 
-line_chart: y against x (threads, on a log2 axis), one line per series.
-bar_chart:  grouped bars, one group per category, one bar per series.
-
-Either axis of values may be logarithmic.  No dependency beyond the standard
-library; the output is deterministic for given input.
+bar_chart: one group per category (a thread count, a queue mix), one bar
+per series (a peer); each bar is a median and carries a whisker from the
+minimum to the maximum of the repetitions, so that a reader sees at once
+whether two peers' ranges overlap.  The value axis may be logarithmic; a
+horizontal reference line (a ratio of 1, an ideal) may be drawn.  No
+dependency beyond the standard library; the output is deterministic for
+given input.
 """
 import math
 from xml.sax.saxutils import escape
@@ -139,73 +142,32 @@ def _y_range(values, log, floor_zero):
     return lo, hi + (hi - lo) * 0.08 if hi > lo else hi + 1
 
 
-def line_chart(title, xlabel, ylabel, series, order, logy=False,
-               reference=None, dashed=()):
-    """series: {name: [(x, y), ...]} with x > 0 (log2 axis).
-    reference: optional (label, [(x, y), ...]) drawn as a grey dashed line.
-    """
-    xs = sorted({x for pts in series.values() for x, _ in pts})
-    if not xs:
-        xs = [1]
-    ally = [y for pts in series.values() for _, y in pts]
-    if reference:
-        ally += [y for _, y in reference[1]]
-    lo, hi = _y_range(ally, logy, True)
-    ys = _Scale(lo, hi, logy, HEIGHT - BOTTOM, TOP)
-    if len(xs) > 1:
-        xscale = _Scale(xs[0], xs[-1], True, LEFT + 30, WIDTH - RIGHT - 30)
-    else:
-        xscale = lambda v: (LEFT + WIDTH - RIGHT) / 2  # noqa: E731
-    out = _frame(title, xlabel, ylabel)
-    _y_axis(out, ys)
-    for x in xs:
-        px = xscale(x)
-        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
-                   % (px, HEIGHT - BOTTOM + 18, _fmt(x)))
-    colors = {name: color_for(name, order) for name in series}
-    if reference:
-        pts = " ".join("%.1f,%.1f" % (xscale(x), ys(y))
-                       for x, y in sorted(reference[1]))
-        out.append('<polyline points="%s" fill="none" stroke="#999" '
-                   'stroke-width="1.5" stroke-dasharray="6,4"/>' % pts)
-        colors[reference[0]] = "#999"
-    for name, pts in series.items():
-        pts = sorted(p for p in pts if p[1] is not None)
-        if not pts:
-            continue
-        dash = ' stroke-dasharray="5,3"' if name in dashed else ""
-        out.append('<polyline points="%s" fill="none" stroke="%s" '
-                   'stroke-width="2.5"%s/>'
-                   % (" ".join("%.1f,%.1f" % (xscale(x), ys(y))
-                               for x, y in pts), colors[name], dash))
-        for x, y in pts:
-            out.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>'
-                       % (xscale(x), ys(y), colors[name]))
-    names = list(series)
-    if reference:
-        names.append(reference[0])
-    _legend(out, names, colors, dashed=set(dashed) | (
-        {reference[0]} if reference else set()))
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
 def bar_chart(title, ylabel, groups, series, values, order, logy=False,
-              reference=None):
-    """groups: category labels; series: bar names; values[g][s] or None.
-    reference: optional (label, y) drawn as a horizontal dashed line."""
+              reference=None, lows=None, highs=None, bar_from=None):
+    """groups: category labels; series: bar names; values[g][s] (the
+    median) or None; lows/highs[g][s]: the whisker's ends (min, max), or
+    None for no whisker.  reference: optional (label, y) drawn as a
+    horizontal dashed line.  bar_from: the value bars grow from (a ratio
+    chart's 1, so that a ratio below it points down); the axis's foot if
+    None."""
     ally = [v for row in values for v in row if v is not None]
+    for extra in (lows, highs):
+        if extra:
+            ally += [v for row in extra for v in row if v is not None]
     if reference:
         ally.append(reference[1])
     lo, hi = _y_range(ally, logy, True)
     ys = _Scale(lo, hi, logy, HEIGHT - BOTTOM, TOP)
     out = _frame(title, "", ylabel)
+    if lows or highs:
+        out.append('<text x="%d" y="36" font-size="11" fill="#555">bars: '
+                   'median; whiskers: min–max over the rounds</text>' % LEFT)
     _y_axis(out, ys)
     plot_w = WIDTH - RIGHT - LEFT
     gw = plot_w / max(len(groups), 1)
     bw = gw * 0.8 / max(len(series), 1)
     colors = {name: color_for(name, order) for name in series}
-    base = HEIGHT - BOTTOM
+    base = HEIGHT - BOTTOM if bar_from is None else ys(bar_from)
     for gi, g in enumerate(groups):
         gx = LEFT + gi * gw + gw * 0.1
         out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
@@ -215,10 +177,26 @@ def bar_chart(title, ylabel, groups, series, values, order, logy=False,
             if v is None:
                 continue
             y = ys(v)
+            x = gx + si * bw
+            w = bw * 0.92
+            lo_v = lows[gi][si] if lows else None
+            hi_v = highs[gi][si] if highs else None
+            tip = "%s %s: %s" % (g, s, _fmt(v))
+            if lo_v is not None and hi_v is not None:
+                tip += " [%s–%s]" % (_fmt(lo_v), _fmt(hi_v))
             out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
-                       'fill="%s"><title>%s %s: %s</title></rect>'
-                       % (gx + si * bw, y, bw * 0.92, max(base - y, 0.5),
-                          colors[s], escape(g), escape(s), _fmt(v)))
+                       'fill="%s"><title>%s</title></rect>'
+                       % (x, min(y, base), w, max(abs(base - y), 0.5),
+                          colors[s], escape(tip)))
+            if lo_v is not None and hi_v is not None:
+                cx = x + w / 2
+                y0, y1 = ys(lo_v), ys(hi_v)
+                cap = min(w * 0.3, 5)
+                out.append('<path d="M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f '
+                           '%.1fH%.1f" stroke="black" stroke-width="1.2" '
+                           'fill="none"/>'
+                           % (cx, y0, y1, cx - cap, y0, cx + cap, cx - cap,
+                              y1, cx + cap))
     names = list(series)
     if reference:
         y = ys(reference[1])

@@ -1,19 +1,25 @@
 /*
- * util.c - clocks, a latch, a one-shot event and CPU work, shared by the
+ * util.c - clocks, a latch and a one-shot event, shared by the
  * benchmark driver and the peer adapters (see bench.h).
  *
- * The latch and the event block on a condition variable; nothing here
- * spins.  The latch keeps its count in an atomic so that a finishing task
- * touches the mutex only when it is the last one.
+ * Nothing here spins.  The latch keeps its count in an atomic so that a
+ * finishing task touches its mutex only when it is the last one; the
+ * event (a minimal future) is one atomic word that its waiter sleeps on
+ * with a futex, so that a peer without futures of its own gets the
+ * cheapest correct one rather than a mutex and a condition variable per
+ * task.
  */
 #include "bench.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t bench_now_ns(void)
 {
@@ -107,53 +113,50 @@ void bench_latch_wait(bench_latch *l)
 /* Event                                                                    */
 /* ------------------------------------------------------------------------ */
 
-void bench_event_init(bench_event *e)
+/* The state word goes 0 -> 1 (set, nobody asleep) or 0 -> 2 -> 1 (the
+ * waiter announced that it sleeps, then the setter woke it).  The setter
+ * publishes the value with the release of its exchange; the waiter reads
+ * it after an acquire load that saw 1.  The setter's futex wake may reach
+ * the word after the waiter has returned and reused the memory: a futex
+ * wake on such an address wakes at most a waiter that rechecks its own
+ * state (every wait below loops), so it is harmless. */
+
+static void futex_wait(uint32_t *word, uint32_t expected)
 {
-    if (pthread_mutex_init(&e->mu, NULL) != 0 ||
-        pthread_cond_init(&e->cv, NULL) != 0)
-        bench_die("cannot initialise an event");
-    e->set = 0;
-    e->value = NULL;
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
-void bench_event_destroy(bench_event *e)
+static void futex_wake(uint32_t *word)
 {
-    pthread_cond_destroy(&e->cv);
-    pthread_mutex_destroy(&e->mu);
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
+
+void bench_event_init(bench_event *e)
+{
+    e->value = NULL;
+    __atomic_store_n(&e->state, 0, __ATOMIC_RELAXED);
+}
+
+void bench_event_destroy(bench_event *e) { (void)e; }
 
 void bench_event_set(bench_event *e, void *value)
 {
-    /* Signal before unlocking: the waiter may destroy the event as soon as
-     * it sees `set`, which it can only do after this unlock. */
-    pthread_mutex_lock(&e->mu);
     e->value = value;
-    e->set = 1;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+    if (__atomic_exchange_n(&e->state, 1, __ATOMIC_ACQ_REL) == 2)
+        futex_wake(&e->state);
 }
 
 void *bench_event_wait(bench_event *e)
 {
-    pthread_mutex_lock(&e->mu);
-    while (!e->set)
-        pthread_cond_wait(&e->cv, &e->mu);
-    void *value = e->value;
-    pthread_mutex_unlock(&e->mu);
-    return value;
-}
-
-/* ------------------------------------------------------------------------ */
-/* CPU work                                                                 */
-/* ------------------------------------------------------------------------ */
-
-uint64_t bench_cpu_work(uint64_t seed, uint64_t iters)
-{
-    uint64_t x = seed | 1u;
-    for (uint64_t i = 0; i < iters; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+    uint32_t s = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+    while (s != 1) {
+        /* Announce the sleep; a failed exchange reloads s and retries. */
+        if (s == 0 && !__atomic_compare_exchange_n(&e->state, &s, 2, 0,
+                                                   __ATOMIC_ACQUIRE,
+                                                   __ATOMIC_ACQUIRE))
+            continue;
+        futex_wait(&e->state, 2); /* returns at once if no longer 2 */
+        s = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
     }
-    return x;
+    return e->value;
 }

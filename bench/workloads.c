@@ -3,20 +3,18 @@
  * adapter interface of bench.h and run the same way for every peer.
  *
  *   empty     n no-op tasks submitted from one thread, then wait for all:
- *             ns per task (variant "single": one submit per task;
- *             "batch": submits of BATCH tasks)
+ *             ns per task.  Variant "single": one submit per task, then
+ *             wait_all; "future": one spawn per task (a future each),
+ *             then a join of each, in submission order; "batch": the
+ *             peer's batch or bulk call, BATCH tasks a call, then wait_all
  *   forkjoin  fib(n) where each call spawns fib(n-1) as a child task,
  *             computes fib(n-2) itself and waits for the child
  *   seqfib    the same fib(n) as plain recursion (the sequential time)
- *   latency   one task at a time to an idle pool, a pause between two:
- *             time from submit until the waiter has the result
- *   io        n tasks that each sleep `ms` milliseconds: wall time
- *   cpu       n tasks of equal CPU work: wall time
- *   seqcpu    the same work on the calling thread
- *   futures   n tasks with futures, collected in completion order
  *   memory    bytes per queued task (variant "task") or per queued task
  *             with a future ("future"), from malloc's statistics and from
  *             the growth of the resident set
+ *   latency   one task at a time to an idle pool, a pause between two:
+ *             time from submit until the waiter has the result
  *   idle      CPU time the pool uses over `ms` milliseconds of idleness
  *             right after some work
  *
@@ -25,7 +23,6 @@
  * exits with status 1 if a check fails.
  */
 #include <malloc.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +64,8 @@ static double ms_of(uint64_t ns) { return (double)ns / 1e6; }
 
 static bool has_pool(const bench_peer *p)
 {
-    return p->create != NULL && p->submit != NULL && p->wait_all != NULL;
+    return p->create != NULL && p->submit != NULL && p->wait_all != NULL &&
+           (p->flags & BENCH_FORKJOIN_ONLY) == 0;
 }
 
 static void *noop_task(void *arg) { return arg; }
@@ -76,51 +74,109 @@ static void *noop_task(void *arg) { return arg; }
 /* empty: submit + run + completion of no-op tasks                          */
 /* ------------------------------------------------------------------------ */
 
+enum empty_kind { EMPTY_SINGLE, EMPTY_FUTURE, EMPTY_BATCH };
+
 struct empty_ctx {
     uint64_t n;
-    bool batch;
+    enum empty_kind kind;
+    unsigned char *handles; /* EMPTY_FUTURE: n handles of handle_stride() */
+    char *base;             /* EMPTY_FUTURE: task i's argument is base + i */
     uint64_t ns;
 };
 
 static void *const batch_args[BATCH]; /* every task's argument: NULL */
 
+static size_t handle_stride(void)
+{
+    size_t al = _Alignof(max_align_t);
+    size_t hs = PEER->handle_size ? PEER->handle_size : 1;
+    return (hs + al - 1) / al * al;
+}
+
 static void empty_body(bench_pool *pool, void *vctx)
 {
     struct empty_ctx *c = vctx;
+    size_t stride = handle_stride();
     uint64_t t0 = bench_now_ns();
-    if (c->batch) {
+    switch (c->kind) {
+    case EMPTY_BATCH:
         for (uint64_t i = 0; i < c->n; i += BATCH) {
             size_t k = c->n - i < BATCH ? (size_t)(c->n - i) : BATCH;
             if (PEER->submit_batch(pool, batch_args, k) != 0)
                 bench_die("%s: batch submit failed", PEER->name);
         }
-    } else {
+        PEER->wait_all(pool);
+        break;
+    case EMPTY_FUTURE:
+        for (uint64_t i = 0; i < c->n; i++)
+            if (PEER->spawn(pool, c->base + i, c->handles + i * stride) != 0)
+                bench_die("%s: spawn failed", PEER->name);
+        for (uint64_t i = 0; i < c->n; i++)
+            if (PEER->join(pool, c->handles + i * stride) != c->base + i)
+                bench_die("%s: a future gave a wrong result", PEER->name);
+        break;
+    case EMPTY_SINGLE:
         for (uint64_t i = 0; i < c->n; i++)
             submit_or_die(pool, NULL);
+        PEER->wait_all(pool);
+        break;
     }
-    PEER->wait_all(pool);
     c->ns = bench_now_ns() - t0;
 }
 
 static bool empty_applies(const bench_peer *p) { return has_pool(p); }
 
+/* The handles and arguments of a run with futures, allocated and touched
+ * before the clock starts (the caller's storage, the same for every
+ * peer). */
+static void empty_alloc(struct empty_ctx *c)
+{
+    if (c->kind != EMPTY_FUTURE)
+        return;
+    size_t bytes = handle_stride() * (size_t)c->n;
+    c->handles = aligned_alloc(_Alignof(max_align_t), bytes);
+    if (c->handles == NULL)
+        bench_die("out of memory");
+    memset(c->handles, 0, bytes);
+    c->base = bench_xcalloc(c->n, 1);
+}
+
+static void empty_free(struct empty_ctx *c)
+{
+    free(c->handles);
+    free(c->base);
+}
+
 static void empty_run(const bench_args *a, bench_report *r)
 {
-    bool batch = strcmp(a->variant, "batch") == 0;
-    if (!batch && a->variant[0] != '\0' && strcmp(a->variant, "single") != 0)
-        bench_die("empty: variant is single or batch");
-    if (batch && PEER->submit_batch == NULL)
+    enum empty_kind kind = EMPTY_SINGLE;
+    if (strcmp(a->variant, "batch") == 0)
+        kind = EMPTY_BATCH;
+    else if (strcmp(a->variant, "future") == 0)
+        kind = EMPTY_FUTURE;
+    else if (a->variant[0] != '\0' && strcmp(a->variant, "single") != 0)
+        bench_die("empty: variant is single, future or batch");
+    if (kind == EMPTY_BATCH && PEER->submit_batch == NULL)
         bench_die("%s has no batch submit", PEER->name);
-    r->variant = batch ? "batch" : "single";
+    if (kind == EMPTY_FUTURE &&
+        (PEER->spawn == NULL || (PEER->flags & BENCH_FORKJOIN_ONLY)))
+        bench_die("%s has no futures", PEER->name);
+    static const char *const names[] = {"single", "future", "batch"};
+    r->variant = names[kind];
     r->threads = a->threads ? a->threads : 2;
     r->n = a->n ? a->n : 1000000;
 
     bench_pool *pool = make_pool(r->threads, noop_task);
-    struct empty_ctx warm = {r->n / 10 < 1000 ? 1000 : r->n / 10, batch, 0};
+    struct empty_ctx warm = {r->n / 10 < 1000 ? 1000 : r->n / 10, kind,
+                             NULL, NULL, 0};
+    struct empty_ctx c = {r->n, kind, NULL, NULL, 0};
+    empty_alloc(&warm);
+    empty_alloc(&c);
     run_body(pool, empty_body, &warm);
-    struct empty_ctx c = {r->n, batch, 0};
     run_body(pool, empty_body, &c);
     PEER->destroy(pool);
+    empty_free(&warm);
+    empty_free(&c);
 
     bench_metric(r, "ns_per_task", (double)c.ns / (double)r->n);
     bench_metric(r, "total_ms", ms_of(c.ns));
@@ -327,207 +383,6 @@ static void lat_run(const bench_args *a, bench_report *r)
 }
 
 /* ------------------------------------------------------------------------ */
-/* io                                                                       */
-/* ------------------------------------------------------------------------ */
-
-struct io_ctx {
-    uint64_t n;
-    uint64_t sleep_ns;
-    atomic_uint_fast64_t ran;
-    uint64_t ns;
-};
-
-static void *io_task(void *arg)
-{
-    struct io_ctx *c = arg;
-    bench_sleep_ns(c->sleep_ns);
-    atomic_fetch_add_explicit(&c->ran, 1, memory_order_relaxed);
-    return NULL;
-}
-
-static void io_body(bench_pool *pool, void *vctx)
-{
-    struct io_ctx *c = vctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < c->n; i++)
-        submit_or_die(pool, c);
-    PEER->wait_all(pool);
-    c->ns = bench_now_ns() - t0;
-}
-
-static void io_run(const bench_args *a, bench_report *r)
-{
-    r->threads = a->threads ? a->threads : 100;
-    r->n = a->n ? a->n : 1000;
-    uint64_t ms = a->ms ? a->ms : 10;
-    bench_pool *pool = make_pool(r->threads, io_task);
-    /* Warm-up: one short task per thread, so that every thread exists. */
-    struct io_ctx warm = {r->threads, 1000000, 0, 0};
-    run_body(pool, io_body, &warm);
-    struct io_ctx c = {r->n, ms * 1000000u, 0, 0};
-    run_body(pool, io_body, &c);
-    PEER->destroy(pool);
-    if (atomic_load(&c.ran) != r->n || atomic_load(&warm.ran) != r->threads)
-        bench_die("%s: io: %llu of %llu tasks ran", PEER->name,
-                  (unsigned long long)atomic_load(&c.ran),
-                  (unsigned long long)r->n);
-    uint64_t waves = (r->n + r->threads - 1) / r->threads;
-    double ideal = (double)(waves * ms);
-    bench_metric(r, "wall_ms", ms_of(c.ns));
-    bench_metric(r, "ideal_ms", ideal);
-    bench_metric(r, "overhead_ms", ms_of(c.ns) - ideal);
-}
-
-/* ------------------------------------------------------------------------ */
-/* cpu / seqcpu                                                             */
-/* ------------------------------------------------------------------------ */
-
-struct cpu_item {
-    uint64_t seed;
-    uint64_t iters;
-    uint64_t result;
-    unsigned char pad[40]; /* one item per cache line */
-};
-
-static void *cpu_task(void *arg)
-{
-    struct cpu_item *it = arg;
-    it->result = bench_cpu_work(it->seed, it->iters);
-    return NULL;
-}
-
-struct cpu_ctx {
-    uint64_t n;
-    struct cpu_item *items;
-    uint64_t ns;
-};
-
-static void cpu_body(bench_pool *pool, void *vctx)
-{
-    struct cpu_ctx *c = vctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < c->n; i++)
-        submit_or_die(pool, &c->items[i]);
-    PEER->wait_all(pool);
-    c->ns = bench_now_ns() - t0;
-}
-
-static struct cpu_item *cpu_items(uint64_t n, uint64_t iters)
-{
-    struct cpu_item *items = bench_xcalloc(n, sizeof *items);
-    for (uint64_t i = 0; i < n; i++) {
-        items[i].seed = i + 1;
-        items[i].iters = iters;
-    }
-    return items;
-}
-
-static void cpu_check(const struct cpu_item *items, uint64_t n)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (items[i].result == 0) /* xorshift never reaches 0 */
-            bench_die("%s: cpu task %llu did not run", PEER->name,
-                      (unsigned long long)i);
-}
-
-static void cpu_run(const bench_args *a, bench_report *r)
-{
-    r->threads = a->threads ? a->threads : 2;
-    r->n = a->n ? a->n : 64;
-    uint64_t work = a->work ? a->work : 2000000;
-    bench_pool *pool = make_pool(r->threads, cpu_task);
-    struct cpu_ctx warm = {r->threads, cpu_items(r->threads, work / 16), 0};
-    run_body(pool, cpu_body, &warm);
-    struct cpu_ctx c = {r->n, cpu_items(r->n, work), 0};
-    run_body(pool, cpu_body, &c);
-    PEER->destroy(pool);
-    cpu_check(warm.items, warm.n);
-    cpu_check(c.items, c.n);
-    free(warm.items);
-    free(c.items);
-    bench_metric(r, "wall_ms", ms_of(c.ns));
-}
-
-static void seqcpu_run(const bench_args *a, bench_report *r)
-{
-    r->threads = 1;
-    r->n = a->n ? a->n : 64;
-    uint64_t work = a->work ? a->work : 2000000;
-    struct cpu_item *items = cpu_items(r->n, work);
-    cpu_task(&items[0]); /* warm-up */
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < r->n; i++)
-        cpu_task(&items[i]);
-    uint64_t ns = bench_now_ns() - t0;
-    cpu_check(items, r->n);
-    free(items);
-    bench_metric(r, "wall_ms", ms_of(ns));
-}
-
-/* ------------------------------------------------------------------------ */
-/* futures: collected as they complete                                      */
-/* ------------------------------------------------------------------------ */
-
-struct fut_ctx {
-    uint64_t n;
-    char *base;          /* task i's argument is base + i */
-    unsigned char *seen; /* how often each came back (calling thread) */
-    uint64_t ns;
-};
-
-static void fut_body(bench_pool *pool, void *vctx)
-{
-    struct fut_ctx *c = vctx;
-    uint64_t t0 = bench_now_ns();
-    for (uint64_t i = 0; i < c->n; i++)
-        if (PEER->submit_tracked(pool, c->base + i) != 0)
-            bench_die("%s: submit with a future failed", PEER->name);
-    for (uint64_t i = 0; i < c->n; i++) {
-        char *res = PEER->next_done(pool);
-        if (res < c->base || res >= c->base + c->n)
-            bench_die("%s: a future gave a wrong result", PEER->name);
-        c->seen[res - c->base]++;
-    }
-    c->ns = bench_now_ns() - t0;
-}
-
-static bool fut_applies(const bench_peer *p)
-{
-    return p->create != NULL && p->submit_tracked != NULL &&
-           p->next_done != NULL;
-}
-
-static void fut_check(const struct fut_ctx *c)
-{
-    for (uint64_t i = 0; i < c->n; i++)
-        if (c->seen[i] != 1)
-            bench_die("%s: future %llu came back %u times", PEER->name,
-                      (unsigned long long)i, c->seen[i]);
-}
-
-static void fut_run(const bench_args *a, bench_report *r)
-{
-    r->threads = a->threads ? a->threads : 2;
-    r->n = a->n ? a->n : 100000;
-    uint64_t nw = r->n / 10 < 100 ? 100 : r->n / 10;
-    struct fut_ctx warm = {nw, bench_xcalloc(nw, 1), bench_xcalloc(nw, 1), 0};
-    struct fut_ctx c = {r->n, bench_xcalloc(r->n, 1),
-                        bench_xcalloc(r->n, 1), 0};
-    bench_pool *pool = make_pool(r->threads, noop_task);
-    run_body(pool, fut_body, &warm);
-    run_body(pool, fut_body, &c);
-    PEER->destroy(pool);
-    fut_check(&warm);
-    fut_check(&c);
-    free(warm.base);
-    free(warm.seen);
-    free(c.base);
-    free(c.seen);
-    bench_metric(r, "ns_per_future", (double)c.ns / (double)r->n);
-    bench_metric(r, "total_ms", ms_of(c.ns));
-}
-
-/* ------------------------------------------------------------------------ */
 /* memory                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -565,13 +420,6 @@ struct mem_ctx {
     bool future;        /* tasks with a future (spawn), else plain tasks */
     double heap, rss;   /* growth per queued task                        */
 };
-
-static size_t handle_stride(void)
-{
-    size_t al = _Alignof(max_align_t);
-    size_t hs = PEER->handle_size ? PEER->handle_size : 1;
-    return (hs + al - 1) / al * al;
-}
 
 static void mem_body(bench_pool *pool, void *vctx)
 {
@@ -689,10 +537,6 @@ const bench_workload bench_workloads[] = {
     {"forkjoin", fork_applies, fork_run},
     {"seqfib", NULL, seqfib_run},
     {"latency", lat_applies, lat_run},
-    {"io", empty_applies, io_run},
-    {"cpu", empty_applies, cpu_run},
-    {"seqcpu", NULL, seqcpu_run},
-    {"futures", fut_applies, fut_run},
     {"memory", mem_applies, mem_run},
     {"idle", empty_applies, idle_run},
     {NULL, NULL, NULL},
