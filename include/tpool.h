@@ -904,8 +904,10 @@ TP_EXTERN int tp_future_then_compose(tp_future *source, tp_pool *pool,
  * for ever for a timer that can no longer fire.
  *
  * Ownership: on success *out holds one reference to the new future; the
- * library holds one to source until source has settled.  pool may be shut
- * down and destroyed at any time after this call.  Thread-safe.
+ * library holds one to source until source has settled, after a timeout
+ * too (a source that never settles keeps it, and a small record, for
+ * ever).  pool may be shut down and destroyed at any time after this
+ * call.  Thread-safe.
  * Errors: TP_EINVAL (source, pool or out NULL, source in caller storage, a
  * flag other than TP_COMBINE_CANCEL_INPUTS), TP_EFORKED, and, when a timer
  * is needed, TP_ESHUTDOWN (pool's shutdown has begun), TP_ENOMEM,

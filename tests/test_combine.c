@@ -1368,7 +1368,11 @@ static tp_future *compose_fn(tp_future *src, void *vctx)
     switch (c->mode) {
     case 0:
         if (c->pool != NULL) {
-            CHECK_OK(tp_submit_future(c->pool, plus1_task, v, &inner));
+            int rc = tp_submit_future(c->pool, plus1_task, v, &inner);
+            if (!ok_or_nomem(rc)) {
+                tp_task_fail(rc);
+                return NULL;
+            }
         } else {
             CHECK_OK(tp_promise_create(&inner));
             CHECK_OK(tp_promise_complete(inner, (void *)((uintptr_t)v + 1)));
@@ -1763,6 +1767,8 @@ static void compose_timeout_scenario(void)
                       tp_future_error(t) == TP_ENOMEM);
                 tp_future_release(t);
             }
+            /* Settled at last: until then the timeout holds it. */
+            tp_promise_complete(never, NULL);
             tp_future_release(never);
         }
         tp_promise_complete(src, (void *)1);
