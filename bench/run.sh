@@ -135,3 +135,7 @@ bash bench/pfor.sh "$mode" "$build" "$out"
 # --- 5. fork-join against Lace (LACE_SRC: a checkout of it, see fj.sh) -----------
 
 bash bench/fj.sh "$mode" "$build" "$out"
+
+# --- 6. serial queues (strands) against a mutex per queue --------------------------
+
+bash bench/strand.sh "$mode" "$build" "$out"
