@@ -218,6 +218,84 @@ TEST(cancel_while_running)
     event_destroy(&s.go);
 }
 
+/* Random due times, half of them cancelled in a random order (arbitrary
+ * removals from the timers' heap): the rest run, in due order.  The
+ * library reads the clock inside the call, so a timer's due time is known
+ * to lie between before + delay and after + delay: the check allows the
+ * longest call's length. */
+typedef struct due_log {
+    pthread_mutex_t mu;
+    uint64_t last, slack;
+    int n, disorder;
+} due_log;
+
+typedef struct due_arg {
+    due_log *log;
+    uint64_t at; /* the earliest its due time can be (ns) */
+} due_arg;
+
+static void *due_task(void *arg)
+{
+    due_arg *a = arg;
+    pthread_mutex_lock(&a->log->mu);
+    if (a->at + a->log->slack < a->log->last)
+        a->log->disorder++;
+    a->log->last = a->at;
+    a->log->n++;
+    pthread_mutex_unlock(&a->log->mu);
+    return NULL;
+}
+
+TEST(random_cancels_keep_due_order)
+{
+    tp_pool *p = make_pool(1);
+    enum { N = 2000 };
+    static due_arg args[N];
+    static tp_future *fs[N];
+    static int perm[N];
+    static due_log log;
+    pthread_mutex_init(&log.mu, NULL);
+    log.last = log.slack = 0;
+    log.n = log.disorder = 0;
+    uint64_t x = 88172645463325252ull;
+    gate g;
+    gate_init(&g);
+    /* Held until every timer is armed and the cancels are done. */
+    CHECK_OK(tp_submit(p, gate_task, &g));
+    event_wait(&g.started, 1);
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t delay = 100 + (int64_t)(x % 200);
+        uint64_t before = mono_ns();
+        args[i] = (due_arg){&log, before + (uint64_t)delay * 1000000u};
+        CHECK_OK(tp_submit_after(p, due_task, &args[i], delay, &fs[i]));
+        uint64_t took = mono_ns() - before;
+        if (took > log.slack)
+            log.slack = took;
+        perm[i] = i;
+    }
+    for (int i = N - 1; i > 0; i--) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int j = (int)(x % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    int cancelled = 0;
+    for (int i = 0; i < N / 2; i++)
+        if (tp_future_cancel(fs[perm[i]]) == 0)
+            cancelled++;
+    event_signal(&g.open);
+    CHECK_OK(tp_wait_all(fs, N, -1));
+    pthread_mutex_lock(&log.mu);
+    CHECK_EQ(log.n, N - cancelled);
+    CHECK_EQ(log.disorder, 0);
+    pthread_mutex_unlock(&log.mu);
+    for (int i = 0; i < N; i++)
+        CHECK_OK(tp_future_release(fs[i]));
+    CHECK_OK(tp_pool_destroy(p));
+    gate_destroy(&g);
+}
+
 /* ---- an ordinary future ------------------------------------------------- */
 
 static void *plus_one(tp_future *src, void *ctx)
@@ -756,6 +834,7 @@ TEST_MAIN(
     TEST_ENTRY(after_runs_no_earlier_than_due)
     TEST_ENTRY(ordering)
     TEST_ENTRY(cancel_before_due)
+    TEST_ENTRY(random_cancels_keep_due_order)
     TEST_ENTRY(cancel_while_due_races)
     TEST_ENTRY(cancel_while_running)
     TEST_ENTRY(future_is_ordinary)
