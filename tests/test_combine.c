@@ -1556,6 +1556,7 @@ TEST(or_timeout_fires)
     CHECK_OK(tp_future_or_timeout(src, p, 0, 0, &out));
     CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
     CHECK_EQ(tp_future_error(out), TP_ETIMEDOUT);
+    CHECK_OK(tp_promise_complete(src, NULL)); /* the timeout holds it till then */
     tp_future_release(out);
     tp_future_release(src);
     CHECK_OK(tp_pool_destroy(p));
@@ -1673,6 +1674,8 @@ TEST(or_timeout_cancel_and_shutdown)
     CHECK_OK(tp_promise_create(&src));
     CHECK_EQ(tp_future_or_timeout(src, p, 10, 0, &x), TP_ESHUTDOWN);
     CHECK_OK(tp_future_or_timeout(src, p, -1, 0, &x));
+    CHECK_OK(tp_promise_complete(src, NULL));
+    CHECK_OK(tp_future_get(x, 0, NULL));
     tp_future_release(x);
     tp_future_release(src);
     CHECK_OK(tp_pool_destroy(p));
