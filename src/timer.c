@@ -209,39 +209,41 @@ static void timers_unref(tpi_timers *tm)
     tpi_free(tm);
 }
 
-/* The pool's timers, made on first use.  Returns 0 or a TP_E* code. */
-static int timers_get(tp_pool *p, tpi_timers **out)
+/* The pool's timers, made on first use; NULL with *err set (a TP_E*
+ * code) if there are none to be had. */
+static tpi_timers *timers_get(tp_pool *p, int *err)
 {
-    tpi_timers *tm = atomic_load_explicit(&p->timers, memory_order_acquire);
-    if (tm == NULL) {
+    tpi_timers *tm;
+    while ((tm = atomic_load_explicit(&p->timers, memory_order_acquire)) ==
+           NULL) {
         tpi_timers *made = tpi_calloc(1, sizeof *made);
-        if (made == NULL)
-            return TP_ENOMEM;
+        if (made == NULL) {
+            *err = TP_ENOMEM;
+            return NULL;
+        }
         int rc = pthread_mutex_init(&made->mu, NULL);
+        if (rc == 0 && (rc = tpi_cond_init(&made->cv)) != 0)
+            pthread_mutex_destroy(&made->mu);
         if (rc != 0) {
             tpi_free(made);
-            return tpi_errno_to_tp(rc);
-        }
-        if ((rc = tpi_cond_init(&made->cv)) != 0) {
-            pthread_mutex_destroy(&made->mu);
-            tpi_free(made);
-            return tpi_errno_to_tp(rc);
+            *err = tpi_errno_to_tp(rc);
+            return NULL;
         }
         made->pool = p;
         atomic_init(&made->refs, 1); /* the pool's */
-        if (atomic_compare_exchange_strong_explicit(&p->timers, &tm, made,
+        tpi_timers *none = NULL;
+        if (atomic_compare_exchange_strong_explicit(&p->timers, &none, made,
                                                     memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            tm = made;
-        } else {
-            /* Another thread made them first (or a shutdown closed them). */
-            timers_unref(made);
-        }
+                                                    memory_order_acquire))
+            return made;
+        /* Another thread made them first (or a shutdown closed them). */
+        timers_unref(made);
     }
-    if (tm == &timers_closed)
-        return TP_ESHUTDOWN;
-    *out = tm;
-    return 0;
+    if (tm == &timers_closed) {
+        *err = TP_ESHUTDOWN;
+        return NULL;
+    }
+    return tm;
 }
 
 /* Names the thread "<prefix>-timer", cut to the kernel's 15 bytes. */
@@ -319,8 +321,8 @@ void tpi_timer_init(tpi_timer *t, const tpi_timer_ops *ops)
 int tpi_timer_arm(tp_pool *p, tpi_timer *t, uint64_t due_ns)
 {
     tpi_timers *tm = t->tm;
-    int rc;
-    if (tm == NULL && (rc = timers_get(p, &tm)) != 0)
+    int rc = 0;
+    if (tm == NULL && (tm = timers_get(p, &rc)) == NULL)
         return rc;
     pthread_mutex_lock(&tm->mu);
     if (tm->closed) {
