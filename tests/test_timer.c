@@ -19,6 +19,14 @@
 #include "pool.h"
 #include "util.h"
 
+/* Under valgrind (helgrind in make test) everything is tens of times
+ * slower: loads shrink, and bounds on time are reported, not asserted. */
+static bool under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre != NULL && strstr(pre, "vgpreload") != NULL;
+}
+
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -161,7 +169,7 @@ TEST(cancel_before_due)
 TEST(cancel_while_due_races)
 {
     tp_pool *p = make_pool(2);
-    int rounds = SCALE(2000);
+    int rounds = under_valgrind() ? 100 : SCALE(2000);
     for (int i = 0; i < rounds; i++) {
         stamp s = {0, 0};
         tp_future *f;
@@ -412,7 +420,7 @@ TEST(fixed_rate_schedule)
     if (late >= drift_if_delay)
         fprintf(stderr, "fixed rate: last run %llu ms late\n",
                 (unsigned long long)(late / 1000000));
-    CHECK(late < drift_if_delay);
+    CHECK(late < drift_if_delay || under_valgrind());
     CHECK_OK(tp_future_release(f));
     CHECK_OK(tp_pool_destroy(p));
 }
@@ -582,7 +590,7 @@ TEST(idle_with_timer_uses_no_cpu)
     double cpu = process_cpu_ms() - cpu0, wall = now_ms() - wall0;
     printf("# %.1f ms of CPU over %.0f ms with a timer an hour away\n", cpu,
            wall);
-    CHECK(cpu < 30.0);
+    CHECK(cpu < 30.0 || under_valgrind());
     CHECK_OK(tp_future_cancel(f));
     CHECK_OK(tp_future_cancel(g));
     CHECK_OK(tp_future_release(f));
@@ -672,7 +680,7 @@ TEST(graceful_shutdown_ends_series)
  * are dropped, those that ran are not. */
 TEST(shutdown_now_drops_or_runs_each_once)
 {
-    int rounds = SCALE(40);
+    int rounds = under_valgrind() ? 4 : SCALE(40);
     for (int r = 0; r < rounds; r++) {
         tp_pool *p = make_pool(2);
         drops d = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {0}};
@@ -730,7 +738,7 @@ static void *spawn_timers(void *arg)
 
 TEST(timers_from_tasks_race_shutdown)
 {
-    int rounds = SCALE(100);
+    int rounds = under_valgrind() ? 5 : SCALE(100);
     for (int r = 0; r < rounds; r++) {
         tp_pool *p = make_pool(2);
         for (int i = 0; i < 4; i++)
