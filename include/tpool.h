@@ -1249,9 +1249,12 @@ TP_EXTERN int tp_strand_create(tp_pool *pool, tp_strand **out);
  * any number of threads may submit to one strand at once, tasks of any
  * pool included (a task of the strand itself too: its task then runs
  * after it).  Never blocks.
- * Errors: TP_EINVAL (s or fn NULL), TP_ESHUTDOWN (the pool's shutdown has
- * begun, or, from a task of the strand, tp_strand_destroy() was called),
- * TP_ENOMEM, TP_EFORKED.  On error fn will not run and arg is the
+ * Errors: TP_EINVAL (s or fn NULL), TP_ESHUTDOWN (from outside the pool,
+ * once its shutdown has begun, unless the strand is in the middle of a
+ * turn that then takes the task; or, from a task of the strand,
+ * tp_strand_destroy() was called), TP_ENOMEM, TP_EFORKED.  A task
+ * accepted while a shutdown is under way is run, or handed to the
+ * immediate shutdown's drop function, as the strand's other tasks are.  On error fn will not run and arg is the
  * caller's.  Should the pool refuse the strand's turn while other threads
  * submit at the same moment (a shutdown that begins, memory that runs
  * out), this call fails and runs the tasks those threads queued meanwhile

@@ -806,9 +806,9 @@ int tp_future_or_timeout(tp_future *source, tp_pool *pool, int64_t timeout_ms,
     tpi_timer_init(&n->timer, &timeout_ops);
     item_init(&n->on_source, timeout_source_settled);
     item_init(&n->on_out, timeout_out_settled);
-    /* The pool is of this process, so its timer settles out here even if
-     * the source never does: out keeps this generation. */
-    /* A source already settled is mirrored at once, whatever the time. */
+    /* A source already settled is mirrored at once, whatever the time.
+     * With a timer (of this process's pool) out settles here even if the
+     * source never does, so it keeps this generation. */
     bool arm = timeout_ms >= 0 && !tpi_future_done(source);
     atomic_init(&n->refs, arm ? 4u : 3u);
     tp_future_retain(source);

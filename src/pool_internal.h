@@ -130,13 +130,16 @@
  * if the caller wants the future).  Whoever takes it from a queue runs it
  * (or finds it settled), and drops the pool's reference.
  *
- * Shutdown: `stopping` goes 0 -> GRACEFUL -> NOW.  In a graceful shutdown
+ * Shutdown: first the pool's timers are closed and their thread joined
+ * (timer.c), so that only the pool's own threads can queue work from then
+ * on.  `stopping` goes 0 -> GRACEFUL -> NOW.  In a graceful shutdown
  * workers keep running tasks (tasks of this pool may still submit: their
  * children are part of the work) and exit once they find no work.  An
  * immediate shutdown sets `abort`: workers cancel whatever they take
  * instead of running it, and the shutdown thread takes every queued task
  * out of the injector and the deques, cancels it and hands it to the drop
- * function; after joining the workers it sweeps once more for tasks that
+ * function (a carrier of the library's own, a timer's or a strand's,
+ * hands over what it carries instead); after joining the workers it sweeps once more for tasks that
  * raced with it.  Destroy waits until every accepted task is accounted
  * for before it frees the pool.
  */
