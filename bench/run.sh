@@ -139,4 +139,8 @@ else
     out=$build/quick
 fi
 export PYTHONDONTWRITEBYTECODE=1
-python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@"
+python3 bench/bench.py --mode "$mode" --build "$build" --out "$out" "$@" || exit $?
+
+# --- serial queues (strands) against a mutex per queue -------------------------------
+
+bash bench/strand.sh "$mode" "$build" "$out"

@@ -963,6 +963,83 @@ TP_EXTERN int tp_when_all(tp_future *const *fs, size_t n, unsigned flags,
 TP_EXTERN int tp_when_any(tp_future *const *fs, size_t n, unsigned flags,
                           tp_future **out);
 
+/** A composing continuation (tp_future_then_compose()): called once with
+ * the settled source and the ctx given to tp_future_then_compose(); it
+ * returns a future (typically one it has just submitted or made), whose
+ * outcome becomes the new future's.  The reference it returns passes to
+ * the library.  It runs as a continuation does (see tp_then_fn): it may
+ * fail with tp_task_fail(code) and return NULL, and tp_task_stop_requested()
+ * tells that the new future was cancelled while it runs. */
+typedef tp_future *(*tp_compose_fn)(tp_future *source, void *ctx);
+
+/** Makes a future that, once source has settled, runs fn(source, ctx) as
+ * tp_future_then() would (with a pool or inline, same flags), and then
+ * settles as the future fn returned does: COMPLETED with its result,
+ * FAILED with its code, or CANCELLED (Java's thenCompose, a flatMap: a
+ * continuation that itself starts asynchronous work, without a future of a
+ * future).
+ *
+ * If fn does not run (source FAILED or was CANCELLED without
+ * TP_THEN_ALWAYS; or COMPLETED with TP_THEN_ON_FAILURE), the new future
+ * settles as tp_future_then() says for that case.  If fn fails
+ * (tp_task_fail()), the new future fails with that code, and a future fn
+ * returned all the same is released.  If fn returns NULL without failing,
+ * or a future in caller storage (tp_submit_inplace(), which the library
+ * cannot hold), the new future FAILS with TP_EINVAL (the latter released).
+ *
+ * Cancelling the new future while fn has not run means fn never runs;
+ * while it runs, asks it to stop.  Once fn has returned a future, that
+ * future runs on: with TP_COMBINE_CANCEL_INPUTS, cancelling the new future
+ * also cancels it (and, before fn has run, source).
+ *
+ * Ownership: on success *out holds one reference to the new future.  The
+ * library holds a reference to source until fn has run or will not run,
+ * and the one fn returned until that future has settled.  ctx belongs to
+ * the caller and must stay valid until the new future has settled.  pool
+ * as for tp_future_then().  Thread-safe.
+ * Errors: TP_EINVAL (source, fn or out NULL, a flag that tp_future_then()
+ * refuses, or source in caller storage), TP_ENOMEM.  On error nothing is
+ * registered and *out is unchanged. */
+TP_EXTERN int tp_future_then_compose(tp_future *source, tp_pool *pool,
+                                     tp_compose_fn fn, void *ctx,
+                                     unsigned flags, tp_future **out);
+
+/** Makes a future that settles as source does, unless source has not
+ * settled within timeout_ms, in which case it FAILS with the code
+ * TP_ETIMEDOUT (Java's orTimeout): tp_future_get() on it then returns
+ * TP_EFAILED and tp_future_error() TP_ETIMEDOUT.  (A failure, rather than
+ * a wait's TP_ETIMEDOUT, tells "the source ran out of time" apart from "my
+ * own wait on the new future ran out"; with the code, it is easy to test.)
+ * source itself is left alone by the timeout: it runs on and settles as
+ * it will, unless TP_COMBINE_CANCEL_INPUTS is given, which cancels it when
+ * the time runs out (before the new future settles) and when the new
+ * future is cancelled.
+ *
+ * The timer is one of pool's timers (see tp_submit_after()): no thread per
+ * call, nothing woken before it is due, and it is disarmed and freed as
+ * soon as source settles.  When it fires, the new future is settled by a
+ * task of pool, so that its callbacks and continuations run on one of
+ * pool's workers.  If source has already settled, the new future has
+ * settled when this returns, the same way.  timeout_ms 0 with source
+ * pending: it fails at once (from a task of pool); negative: no timeout
+ * (a plain mirror of source).  A shutdown of pool while the timer is
+ * armed settles the new future FAILED with TP_ESHUTDOWN: it will not wait
+ * for ever for a timer that can no longer fire.
+ *
+ * Ownership: on success *out holds one reference to the new future; the
+ * library holds one to source until source has settled, after a timeout
+ * too (a source that never settles keeps it, and a small record, for
+ * ever).  pool may be shut down and destroyed at any time after this
+ * call.  Thread-safe.
+ * Errors: TP_EINVAL (source, pool or out NULL, source in caller storage, a
+ * flag other than TP_COMBINE_CANCEL_INPUTS), TP_EFORKED, and, when a timer
+ * is needed, TP_ESHUTDOWN (pool's shutdown has begun), TP_ENOMEM,
+ * TP_EAGAIN (pool's timer thread could not be started).  On error nothing
+ * is registered and *out is unchanged. */
+TP_EXTERN int tp_future_or_timeout(tp_future *source, tp_pool *pool,
+                                   int64_t timeout_ms, unsigned flags,
+                                   tp_future **out);
+
 /* ------------------------------------------------------------------------ */
 /* Parallel loops                                                           */
 /* ------------------------------------------------------------------------ */
@@ -1144,6 +1221,189 @@ TP_EXTERN void *tp_sync(tp_fj_frame *frame);
  * to the end and 0 is returned. */
 TP_EXTERN int tp_fj_run(tp_pool *pool, tp_task_fn fn, void *arg,
                         void **result);
+
+/* ------------------------------------------------------------------------ */
+/* Delayed and periodic tasks                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A task can be submitted to start after a delay (Java's schedule, GCD's
+ * dispatch_after), or to run periodically (scheduleAtFixedRate,
+ * scheduleWithFixedDelay).  Each gives a future, which is an ordinary
+ * tp_future: wait on it, add it to a waitset, chain it, combine it,
+ * cancel it.
+ *
+ * How: a pool that uses timers gets one extra thread, started by its
+ * first timer, that sleeps until the earliest timer is due (it uses no CPU
+ * in between, however far away that is) and then queues the task on the
+ * pool; the task runs on a worker like any other.  That thread runs no
+ * task and no callback, so a long task cannot delay other timers; the
+ * pool's thread hooks are not called on it.  Times are milliseconds on the
+ * monotonic clock.  A task starts no earlier than it is due, and as soon
+ * after as a worker is free: timers due at the same moment are queued in
+ * the order they were submitted.  A delayed task counts in
+ * tp_pool_stats_get() from the moment it is due (not while it waits), so
+ * a pool with only timers pending is idle for tp_pool_wait_idle().
+ *
+ * Shutdown: once either kind of shutdown has begun, new delayed and
+ * periodic tasks are refused (TP_ESHUTDOWN), and those not yet due never
+ * will be: their futures settle CANCELLED (with tp_future_started() 0 for
+ * a task that never ran: its argument is the caller's again); an
+ * immediate shutdown also hands each of those whose function never ran
+ * to its drop function, once.  A task already due is a queued task: the
+ * graceful shutdown runs it, the immediate one cancels it and hands it to
+ * drop.  A periodic task's run that is in progress finishes (an immediate
+ * shutdown asks it to stop), and the series ends CANCELLED.
+ *
+ * After fork(), calls on a pool of the parent return TP_EFORKED, and its
+ * timers never fire in the child (waits on their futures there return
+ * TP_EFORKED). */
+
+/** Submits a task that starts once delay_ms milliseconds have passed (0:
+ * at once).  On success *out holds one reference to its future (give it
+ * back with tp_future_release()): PENDING until a worker starts it, then
+ * as a task submitted by tp_submit_future() (tp_task_id() in it is the
+ * future's id, tp_task_fail() fails it, and so on).  Cancel it with
+ * tp_future_cancel(): before it is due, it never runs, 0 is returned, and
+ * the timer is disarmed and freed at once; once due and queued, as any
+ * pending task; while it runs, a stop request (TP_EBUSY).  A bounded
+ * pool's capacity does not apply to a delayed task (it was accepted here):
+ * when it is due it is queued even if the queue is full, and it counts
+ * towards the queue's length from then on.  A task of the pool may
+ * submit delayed tasks.  Thread-safe.
+ *
+ * Ownership: arg belongs to the caller, who may free it once the future
+ * has settled (or when a shutdown hands it to drop: see above).
+ * Errors: TP_EINVAL (pool, fn or out NULL, delay_ms negative),
+ * TP_ESHUTDOWN (a shutdown has begun), TP_ENOMEM, TP_EAGAIN (the pool's
+ * timer thread could not be started), TP_EFORKED.  On error fn will not
+ * run, arg is the caller's, and *out is unchanged.
+ * If there is no memory for the task that is to run it when it is due (a
+ * rare failure, met on the timer thread), its future settles FAILED with
+ * TP_ENOMEM, and its done-callbacks run on that thread. */
+TP_EXTERN int tp_submit_after(tp_pool *pool, tp_task_fn fn, void *arg,
+                              int64_t delay_ms, tp_future **out);
+
+/** How the runs of a periodic task are spaced (tp_submit_every()). */
+typedef enum tp_period_mode {
+    /** Run k (from 0) is due at first + k x period, whatever the runs
+     * take: there is no drift.  A run that ends after the next one was
+     * due makes that one start at once (never while it runs), and runs
+     * follow one another until the schedule is caught up (Java's
+     * scheduleAtFixedRate). */
+    TP_FIXED_RATE = 0,
+    /** Each run is due one period after the previous one returned (Java's
+     * scheduleWithFixedDelay): the schedule drifts by the runs' length. */
+    TP_FIXED_DELAY = 1
+} tp_period_mode;
+
+/** Submits a periodic task: fn(arg) runs first once first_delay_ms
+ * milliseconds have passed, then every period_ms as `mode` says, until
+ * the series ends.  Runs never overlap, and each happens-after the one
+ * before it; each may run on a different worker.  What fn returns is
+ * ignored.
+ *
+ * The future (on success *out holds one reference) stands for the whole
+ * series: PENDING between runs, RUNNING during one, and it settles only
+ * when the series ends, which is one of:
+ * - tp_future_cancel(): between runs, the series ends at once, CANCELLED,
+ *   and 0 is returned; during a run, that run is asked to stop
+ *   (tp_task_stop_requested(); TP_EBUSY is returned) and the series ends
+ *   CANCELLED when it returns, however it returns (a failure included);
+ * - a run that calls tp_task_fail(code): FAILED with that code (or
+ *   CANCELLED if it acknowledged a stop request with TP_ECANCELED);
+ * - a shutdown of the pool: CANCELLED (see above).
+ * So a wait on the future returns only then, and tp_future_get() never
+ * gives a result (0 is never returned by it).  tp_future_started() is 1
+ * from the first run on.  Inside a run, tp_task_id() is the future's id.
+ * Thread-safe.
+ *
+ * Ownership: arg belongs to the caller, and is used by every run: free it
+ * once the future has settled (the last run has returned by then).
+ * Errors: TP_EINVAL (pool, fn or out NULL, first_delay_ms negative,
+ * period_ms 0 or negative, an unknown mode), and those of
+ * tp_submit_after().  The rare failure to queue a run for lack of memory
+ * ends the series FAILED with TP_ENOMEM. */
+TP_EXTERN int tp_submit_every(tp_pool *pool, tp_task_fn fn, void *arg,
+                              int64_t first_delay_ms, int64_t period_ms,
+                              tp_period_mode mode, tp_future **out);
+
+/* ------------------------------------------------------------------------ */
+/* Serial queues (strands)                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** A strand: a serial queue bound to a pool (GCD's serial queue, Asio's
+ * strand, folly's SerialExecutor).  Tasks submitted to it run one at a
+ * time, in submission order, on the pool's workers: each starts after
+ * the one before it has returned, and sees everything it did, so the
+ * state a strand's tasks share needs no lock of its own.  A strand has no
+ * thread: while it has tasks it takes one worker at a time (never two),
+ * and gives it back between every 64 tasks so that other work and other
+ * strands get their turn; while it has none it costs nothing but its
+ * memory (under 100 bytes), so thousands may exist at once.  The order
+ * is that of the submits as the strand received them: from one thread,
+ * the order of its calls.
+ *
+ * In tp_pool_stats_get(), a strand's tasks are not counted one by one:
+ * the pool counts the strand's turns (each a task of the pool, that runs
+ * up to 64 of them).  The pool's capacity does not bound a strand's
+ * queue.
+ *
+ * A task of a strand must not wait for a task submitted after it to the
+ * same strand (that one cannot start before it returns: a deadlock, as
+ * with dispatch_sync on the current serial queue); waiting for any other
+ * future is fine.
+ *
+ * Shutdown of the pool: the graceful one runs every task the strands hold;
+ * the immediate one lets the task running finish and cancels the rest,
+ * each handed to its drop function once (futures settle CANCELLED), as
+ * for the pool's own queued tasks.  Afterwards submits return
+ * TP_ESHUTDOWN. */
+typedef struct tp_strand tp_strand;
+
+/** Creates a strand that runs its tasks on pool's workers; *out owns it
+ * (tp_strand_destroy()).  The pool must outlive every submit to the
+ * strand; the strand may be destroyed before or after the pool.
+ * Thread-safe.  Errors: TP_EINVAL (pool or out NULL), TP_ENOMEM,
+ * TP_EFORKED. */
+TP_EXTERN int tp_strand_create(tp_pool *pool, tp_strand **out);
+
+/** Submits an ordinary task to the strand: fn(arg) will run once, after
+ * every task submitted to the strand before it has returned.  Thread-safe:
+ * any number of threads may submit to one strand at once, tasks of any
+ * pool included (a task of the strand itself too: its task then runs
+ * after it).  Never blocks.
+ * Errors: TP_EINVAL (s or fn NULL), TP_ESHUTDOWN (from outside the pool,
+ * once its shutdown has begun, unless the strand is in the middle of a
+ * turn that then takes the task; or, from a task of the strand,
+ * tp_strand_destroy() was called), TP_ENOMEM, TP_EFORKED.  A task
+ * accepted while a shutdown is under way is run, or handed to the
+ * immediate shutdown's drop function, as the strand's other tasks are.  On error fn will not run and arg is the
+ * caller's.  Should the pool refuse the strand's turn while other threads
+ * submit at the same moment (a shutdown that begins, memory that runs
+ * out), this call fails and runs the tasks those threads queued meanwhile
+ * on the calling thread, in order, before it returns: they were accepted,
+ * and are never lost. */
+TP_EXTERN int tp_strand_submit(tp_strand *s, tp_task_fn fn, void *arg);
+
+/** As tp_strand_submit(), with a future: on success *out holds one
+ * reference (tp_future_release()).  The future is an ordinary one: it is
+ * PENDING while the task waits in the strand, cancelling it then means the
+ * task never runs (the strand goes on with the next), and so on.
+ * Errors: as tp_strand_submit(); also TP_EINVAL if out is NULL.  On error
+ * *out is unchanged. */
+TP_EXTERN int tp_strand_submit_future(tp_strand *s, tp_task_fn fn, void *arg,
+                                      tp_future **out);
+
+/** Destroys the strand without waiting and without losing anything: the
+ * tasks it holds still run, in order, and its memory is freed once the
+ * last has returned (at once if it holds none).  Callable from anywhere,
+ * a task of the strand included.  Afterwards the handle must not be used
+ * again, except by the strand's own tasks still to run, whose submits to
+ * it return TP_ESHUTDOWN.  Must be called once, with no other submit to
+ * the strand in progress or to come.  In the child of a fork(), frees the
+ * child's copy (its tasks are left as they are).
+ * Errors: TP_EINVAL (NULL). */
+TP_EXTERN int tp_strand_destroy(tp_strand *s);
 
 
 #ifdef __cplusplus

@@ -372,9 +372,11 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
     while (!(s & TPI_F_LISTENERS)) {
         if (tpi_state_of(s) != from)
             return false;
-        if (atomic_compare_exchange_weak_explicit(&f->state, &s, to,
-                                                  memory_order_acq_rel,
-                                                  memory_order_relaxed)) {
+        /* STARTED is kept: a periodic task between runs is PENDING with
+         * it set (tpi_future_rearm). */
+        if (atomic_compare_exchange_weak_explicit(
+                &f->state, &s, to | (s & TPI_F_STARTED), memory_order_acq_rel,
+                memory_order_relaxed)) {
             if (acct != NULL)
                 tpi_pool_settled_unrun(acct);
             return true;
@@ -391,7 +393,8 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
             return false;
         }
     } while (!atomic_compare_exchange_weak_explicit(
-        &f->state, &s, to, memory_order_acq_rel, memory_order_relaxed));
+        &f->state, &s, to | (s & TPI_F_STARTED), memory_order_acq_rel,
+        memory_order_relaxed));
     for (tpi_waiter *w = f->waiters, *next; w != NULL; w = next) {
         /* Last touches of the node: once `fired` is set its owner may
          * return and reuse its stack. */
@@ -437,6 +440,18 @@ void tpi_future_execute(tp_future *f)
         to = TP_FAILED;
     /* The final word keeps STARTED (tp_future_started()). */
     settle_word(f, TP_RUNNING, (uint32_t)to | TPI_F_STARTED);
+}
+
+bool tpi_future_rearm(tp_future *f)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if (tpi_state_of(s) != TP_RUNNING || (s & TPI_F_STOP))
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &s, (s & ~TPI_STATE_MASK) | TP_PENDING,
+        memory_order_acq_rel, memory_order_relaxed));
+    return true;
 }
 
 bool tpi_future_run(tp_future *f)

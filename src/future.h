@@ -15,8 +15,10 @@
  *   TPI_F_EXPIRED    (with CANCELLED) its start deadline passed.
  *   TPI_F_STARTED    its function was called (set with RUNNING, kept).
  * Transitions are CASes on the word: PENDING -> RUNNING (a worker starts
- * it), PENDING -> CANCELLED, RUNNING -> COMPLETED | FAILED | CANCELLED.
- * Once final, the word never changes again (flags included).
+ * it), PENDING -> CANCELLED, RUNNING -> COMPLETED | FAILED | CANCELLED,
+ * and for a periodic task between two runs RUNNING -> PENDING (timer.c;
+ * STARTED stays set, and every settle keeps it).  Once final, the word
+ * never changes again (flags included).
  *
  * Accounting.  A task in a pool's queue (`queued`) holds a place in a
  * bounded queue and is counted by the pool's statistics.  Whichever thread
@@ -241,6 +243,11 @@ bool tpi_future_expire(tp_future *f);
  * longer PENDING (someone settled it, and accounted for it).  The caller
  * holds a reference. */
 bool tpi_future_start(tp_future *f);
+
+/* A periodic task's run has ended and another is to come: RUNNING ->
+ * PENDING, keeping the flags.  Returns false (and changes nothing) if a
+ * stop was requested meanwhile (tp_future_cancel() while it ran). */
+bool tpi_future_rearm(tp_future *f);
 
 /* Runs a task that tpi_future_start() started, on the calling thread:
  * fn(arg), then settles it. */

@@ -129,6 +129,7 @@ static void stop_workers(tp_pool *p, unsigned n)
 
 static void free_pool(tp_pool *p, unsigned parkers)
 {
+    tpi_timers_release(p);
     for (unsigned i = 0; i < parkers; i++)
         tpi_parker_destroy(&p->workers[i].parker);
     tpi_taskmem_release(p->mem);
@@ -198,6 +199,7 @@ static void init_fields(tp_pool *p, const tp_options *opts)
     atomic_init(&p->stop_flag, STOP_NONE);
     atomic_init(&p->abort, false);
     atomic_init(&p->live_seen, 0);
+    atomic_init(&p->timers, NULL);
 }
 
 /* Long for a reason: one goto ladder undoes a partial creation in reverse
@@ -394,7 +396,12 @@ static void drop_all(tp_pool *p, tpi_task *list, bool settle, tp_drop_fn drop,
                 jobs += drop_batch(t, drop, ctx);
             } else {
                 plain++;
-                if (drop != NULL) {
+                /* The library's carriers hand back what they carry. */
+                if (t->fn == tpi_timer_carrier) {
+                    tpi_timer_dropped(t->arg, drop, ctx);
+                } else if (t->fn == tpi_strand_runner) {
+                    tpi_strand_dropped(t->arg, drop, ctx);
+                } else if (drop != NULL) {
                     tp_job job = {t->fn, t->arg, tpi_task_id(t)};
                     drop(&job, ctx);
                 }
@@ -465,6 +472,9 @@ static int shutdown_pool(tp_pool *p, int level, tp_drop_fn drop, void *ctx)
     if (rc != 0)
         return rc;
 
+    /* Timers first: once their thread is joined, nothing but the pool's
+     * own tasks can queue work (timer.c says what becomes of them). */
+    tpi_timers_shutdown(p, level == STOP_NOW ? drop : NULL, ctx);
     begin_stop(p, level);
 
     /* Cancel what is queued before joining: a running task may be waiting

@@ -55,6 +55,32 @@ int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
 int tpi_submit_batch_internal(tp_pool *p, tp_job *jobs, size_t n,
                               tp_future **futures, size_t *accepted);
 
+/* Queues an ordinary task of the library's own that carries tasks
+ * already accepted (timer.c, strand.c): never waits for room and never
+ * runs it on the caller; a bounded queue counts it even over its
+ * capacity.  `to_back`: from a worker, behind the injector's tasks rather
+ * than on its own deque (a strand giving up its turn).  An immediate
+ * shutdown that drops it hands what it carries to the drop function
+ * (tpi_timer_dropped, tpi_strand_dropped), never fn and arg themselves.
+ * Returns 0, TP_ESHUTDOWN (from outside the pool once a shutdown has
+ * begun), TP_ENOMEM or TP_EFORKED. */
+int tpi_submit_runner(tp_pool *p, tp_task_fn fn, void *arg, bool to_back);
+
+/* The library's carriers of accepted tasks (tpi_submit_runner): the task
+ * function, and what an immediate shutdown that cancelled one before it
+ * ran calls instead of the drop function, with that function (drop may be
+ * NULL), on the shutting-down thread. */
+void *tpi_timer_carrier(void *arg);
+void tpi_timer_dropped(void *arg, tp_drop_fn drop, void *ctx);
+void *tpi_strand_runner(void *arg);
+void tpi_strand_dropped(void *arg, tp_drop_fn drop, void *ctx);
+
+/* timer.c, for pool.c: a shutdown closes the pool's timers first (no new
+ * ones; the timer thread joined; those armed cancelled, handed to drop if
+ * it is not NULL); destroy lets go of them. */
+void tpi_timers_shutdown(tp_pool *p, tp_drop_fn drop, void *ctx);
+void tpi_timers_release(tp_pool *p);
+
 /* A queued task of p was settled without running (see Accounting in
  * future.h): gives back its place in a bounded queue and counts it as
  * cancelled, now.  Called by the settling thread; p is alive, as it waits

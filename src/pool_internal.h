@@ -26,6 +26,9 @@
  *   waitset.c    futures in completion order (as_completed)
  *   combine.c    continuations and combinators (then, when_all, when_any)
  *   parallel.c   parallel loops (tp_parallel_for, tp_parallel_map)
+ *   timer.c      delayed and periodic tasks, and the timers of
+ *                tp_future_or_timeout: one lazily started thread per pool
+ *   strand.c     serial queues (tp_strand_*) run by the pool's workers
  *   fork.c       process generations across fork()
  *   parker.c     one-token sleep/wake used by every blocked thread
  *   queue.c      the public blocking queue (independent of the pool)
@@ -41,6 +44,8 @@
  *   future-table lock  -> parker mutex   (a settler wakes waiters under it)
  *   waitset mu, loop mu (parallel.c), tp_queue lock: leaves, nothing is
  *                         taken under them
+ *   timers mu (timer.c), strand mu (strand.c): leaves too; no future is
+ *                         settled and no task submitted under them
  * A pool's mu and a future-table lock are never held together, in either
  * order: a future settles, and its callbacks run, with no pool lock held,
  * and accounting for a task settled without running (pool.c) happens
@@ -133,13 +138,16 @@
  * if the caller wants the future).  Whoever takes it from a queue runs it
  * (or finds it settled), and drops the pool's reference.
  *
- * Shutdown: `stopping` goes 0 -> GRACEFUL -> NOW.  In a graceful shutdown
+ * Shutdown: first the pool's timers are closed and their thread joined
+ * (timer.c), so that only the pool's own threads can queue work from then
+ * on.  `stopping` goes 0 -> GRACEFUL -> NOW.  In a graceful shutdown
  * workers keep running tasks (tasks of this pool may still submit: their
  * children are part of the work) and exit once they find no work.  An
  * immediate shutdown sets `abort`: workers cancel whatever they take
  * instead of running it, and the shutdown thread takes every queued task
  * out of the injector and the deques, cancels it and hands it to the drop
- * function; after joining the workers it sweeps once more for tasks that
+ * function (a carrier of the library's own, a timer's or a strand's,
+ * hands over what it carries instead); after joining the workers it sweeps once more for tasks that
  * raced with it.  Destroy waits until every accepted task is accounted
  * for before it frees the pool.
  */
@@ -334,6 +342,9 @@ struct tp_pool {
     char name[16]; /* prefix: the kernel keeps 15 bytes of a name */
 
     tpi_taskmem *mem;           /* memory of ordinary tasks (taskmem.c) */
+    /* Delayed and periodic tasks, timeouts (timer.c): made by the first
+     * timer, closed by the shutdown. */
+    _Atomic(struct tpi_timers *) timers;
 };
 
 /* ---- batches of ordinary tasks ---------------------------------------------

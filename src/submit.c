@@ -329,6 +329,45 @@ int tpi_submit_internal(tp_pool *p, tp_task_fn fn, void *arg,
     return submit_one(p, fn, arg, out, NULL, NULL, true);
 }
 
+/* Accepted earlier (a due timer, a strand's next turn), so the queue's
+ * bound does not apply: the place is taken even if that goes over, which
+ * producers still see as backpressure.  From a worker it is accepted
+ * whatever the shutdown state (a shutdown's sweep finds it), as a task's
+ * children are. */
+int tpi_submit_runner(tp_pool *p, tp_task_fn fn, void *arg, bool to_back)
+{
+    if (tpi_forked(p))
+        return TP_EFORKED;
+    bool worker = tpi_on_worker_of(p);
+    if (!worker &&
+        atomic_load_explicit(&p->stop_flag, memory_order_acquire) != STOP_NONE)
+        return TP_ESHUTDOWN;
+    tpi_task *t = tpi_task_alloc(p);
+    if (t == NULL)
+        return TP_ENOMEM;
+    tpi_task_init(t, fn, arg);
+    if (p->capacity != 0)
+        atomic_fetch_add_explicit(&p->queued, 1, memory_order_seq_cst);
+    tpi_list one = TPI_LIST_INIT;
+    tpi_list_push(&one, t);
+    if (to_back && worker) {
+        /* Behind everything queued, not on top of the worker's own deque
+         * (which it would pop next, ahead of the injector). */
+        pthread_mutex_lock(&p->inj_mu);
+        tpi_bump(&tpi_self->count.submitted, 1);
+        inject_locked(p, TP_PRIORITY_NORMAL, &one, 1);
+        pthread_mutex_unlock(&p->inj_mu);
+        tpi_wake_some(p, 1);
+        return 0;
+    }
+    int rc = enqueue(p, &one, 1, 1, TP_PRIORITY_NORMAL);
+    if (rc != 0) {
+        tpi_release_room(p, 1);
+        discard_chain(p, &one);
+    }
+    return rc;
+}
+
 static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
                         tp_future **futures, size_t *accepted, bool internal);
 

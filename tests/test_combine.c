@@ -4,7 +4,8 @@
  * and cancellation propagation and the flags that change it, chains of
  * 10,000 (no deep recursion, whichever way a chain settles), already
  * settled inputs, references released early (LSan checks the rest in the
- * ASan build), bad arguments, and every allocation failure.
+ * ASan build), bad arguments, and every allocation failure; composition
+ * (tp_future_then_compose) and timeouts (tp_future_or_timeout).
  *
  * Ordering is controlled with gates (tasks that block until the test opens
  * them) on small pools, never with sleeps.
@@ -1338,6 +1339,478 @@ TEST(then_on_failure_recovers)
     CHECK_OK(tp_pool_destroy(p));
 }
 
+/* ---- then_compose ------------------------------------------------------- */
+
+typedef struct compose_ctx {
+    tp_pool *pool;   /* where fn submits the inner task (NULL: a promise) */
+    atomic_int calls;
+    int mode;        /* 0: inner = source + 1; 1: fail(9), NULL; 2: NULL;
+                        3: inner fails (11); 4: inner is left pending */
+    tp_future *held; /* mode 4: the inner future, for the test */
+} compose_ctx;
+
+static void *plus1_task(void *arg)
+{
+    return (void *)((uintptr_t)arg + 1);
+}
+
+static void *fail_eleven(void *arg)
+{
+    (void)arg;
+    tp_task_fail(11);
+    return NULL;
+}
+
+static tp_future *compose_fn(tp_future *src, void *vctx)
+{
+    compose_ctx *c = vctx;
+    atomic_fetch_add(&c->calls, 1);
+    void *v = NULL;
+    (void)tp_future_get(src, 0, &v);
+    tp_future *inner = NULL;
+    switch (c->mode) {
+    case 0:
+        if (c->pool != NULL) {
+            int rc = tp_submit_future(c->pool, plus1_task, v, &inner);
+            if (!ok_or_nomem(rc)) {
+                tp_task_fail(rc);
+                return NULL;
+            }
+        } else {
+            CHECK_OK(tp_promise_create(&inner));
+            CHECK_OK(tp_promise_complete(inner, (void *)((uintptr_t)v + 1)));
+        }
+        return inner;
+    case 1:
+        tp_task_fail(9);
+        return NULL;
+    case 2:
+        return NULL;
+    case 3:
+        CHECK_OK(tp_submit_future(c->pool, fail_eleven, NULL, &inner));
+        return inner;
+    default:
+        CHECK_OK(tp_promise_create(&inner));
+        CHECK_OK(tp_future_retain(inner));
+        c->held = inner;
+        return inner;
+    }
+}
+
+TEST(compose_flattens)
+{
+    tp_pool *p = make_pool(2);
+    for (int where = 0; where < 3; where++) {
+        compose_ctx c = {where == 2 ? NULL : p, 0, 0, NULL};
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_then_compose(src, where == 0 ? p : NULL, compose_fn,
+                                        &c, 0, &out));
+        CHECK_EQ(tp_future_state(out), TP_PENDING);
+        CHECK_OK(tp_promise_complete(src, (void *)41));
+        void *r;
+        CHECK_OK(tp_future_get(out, -1, &r));
+        CHECK_EQ((uintptr_t)r, 42);
+        CHECK_EQ(atomic_load(&c.calls), 1);
+        /* On a settled source: settles (inline) or is queued at once. */
+        tp_future *again;
+        CHECK_OK(tp_future_then_compose(out, where == 0 ? p : NULL, compose_fn,
+                                        &c, 0, &again));
+        CHECK_OK(tp_future_get(again, -1, &r));
+        CHECK_EQ((uintptr_t)r, 43);
+        tp_future_release(again);
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    /* A chain of 1,000 compositions. */
+    compose_ctx c = {p, 0, 0, NULL};
+    tp_future *head, *f;
+    CHECK_OK(tp_promise_create(&head));
+    CHECK_OK(tp_future_retain(head));
+    f = head;
+    for (int i = 0; i < 1000; i++) {
+        tp_future *next;
+        CHECK_OK(tp_future_then_compose(f, p, compose_fn, &c, 0, &next));
+        tp_future_release(f);
+        f = next;
+    }
+    CHECK_OK(tp_promise_complete(head, (void *)0));
+    void *r;
+    CHECK_OK(tp_future_get(f, -1, &r));
+    CHECK_EQ((uintptr_t)r, 1000);
+    tp_future_release(f);
+    tp_future_release(head);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+TEST(compose_failures)
+{
+    tp_pool *p = make_pool(2);
+    /* The source fails: passes through, fn never runs. */
+    compose_ctx c = {p, 0, 0, NULL};
+    tp_future *src, *out;
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_OK(tp_future_then_compose(src, p, compose_fn, &c, 0, &out));
+    CHECK_OK(tp_promise_fail(src, 5));
+    CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
+    CHECK_EQ(tp_future_error(out), 5);
+    CHECK_EQ(atomic_load(&c.calls), 0);
+    tp_future_release(out);
+    tp_future_release(src);
+    /* fn fails; fn gives no future; the inner future fails. */
+    int want[3] = {9, TP_EINVAL, 11};
+    for (int m = 1; m <= 3; m++) {
+        compose_ctx d = {p, 0, m, NULL};
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_then_compose(src, p, compose_fn, &d, 0, &out));
+        CHECK_OK(tp_promise_complete(src, NULL));
+        CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
+        CHECK_EQ(tp_future_error(out), want[m - 1]);
+        CHECK_EQ(atomic_load(&d.calls), 1);
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    /* TP_THEN_ON_FAILURE: a success passes through with its value. */
+    compose_ctx e = {p, 0, 0, NULL};
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_OK(tp_future_then_compose(src, p, compose_fn, &e, TP_THEN_ON_FAILURE,
+                                    &out));
+    CHECK_OK(tp_promise_complete(src, (void *)7));
+    void *r;
+    CHECK_OK(tp_future_get(out, -1, &r));
+    CHECK_EQ((uintptr_t)r, 7);
+    CHECK_EQ(atomic_load(&e.calls), 0);
+    tp_future_release(out);
+    tp_future_release(src);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+TEST(compose_cancel)
+{
+    tp_pool *p = make_pool(2);
+    /* Before fn runs: it never does; with the flag the source goes too. */
+    for (int flag = 0; flag < 2; flag++) {
+        compose_ctx c = {p, 0, 0, NULL};
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_then_compose(
+            src, p, compose_fn, &c, flag ? TP_COMBINE_CANCEL_INPUTS : 0, &out));
+        CHECK_OK(tp_future_cancel(out));
+        CHECK_EQ(tp_future_get(out, -1, NULL), TP_ECANCELED);
+        CHECK_EQ(tp_future_state(src), flag ? TP_CANCELLED : TP_PENDING);
+        if (!flag)
+            CHECK_OK(tp_promise_complete(src, NULL));
+        CHECK_OK(tp_pool_wait_idle(p, -1));
+        CHECK_EQ(atomic_load(&c.calls), 0);
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    /* Once the inner future exists: with the flag it is cancelled, else
+     * it runs on; either way out is CANCELLED. */
+    for (int flag = 0; flag < 2; flag++) {
+        compose_ctx c = {p, 0, 4, NULL};
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_then_compose(
+            src, NULL, compose_fn, &c, flag ? TP_COMBINE_CANCEL_INPUTS : 0,
+            &out));
+        CHECK_OK(tp_promise_complete(src, NULL));
+        CHECK(c.held != NULL);
+        CHECK_EQ(tp_future_state(out), TP_PENDING);
+        CHECK_OK(tp_future_cancel(out));
+        CHECK_EQ(tp_future_get(out, -1, NULL), TP_ECANCELED);
+        CHECK_EQ(tp_future_state(c.held), flag ? TP_CANCELLED : TP_PENDING);
+        if (!flag)
+            CHECK_OK(tp_promise_complete(c.held, NULL));
+        tp_future_release(c.held);
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+/* ---- or_timeout ---------------------------------------------------------- */
+
+TEST(or_timeout_fires)
+{
+    tp_pool *p = make_pool(2);
+    for (int flag = 0; flag < 2; flag++) {
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        double t0 = now_ms();
+        CHECK_OK(tp_future_or_timeout(src, p, 20,
+                                      flag ? TP_COMBINE_CANCEL_INPUTS : 0,
+                                      &out));
+        CHECK_EQ(tp_future_state(out), TP_PENDING);
+        CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
+        CHECK(now_ms() - t0 >= 19.0);
+        CHECK_EQ(tp_future_error(out), TP_ETIMEDOUT);
+        /* Cancelled before out settled, with the flag; else left alone. */
+        CHECK_EQ(tp_future_state(src), flag ? TP_CANCELLED : TP_PENDING);
+        if (!flag)
+            CHECK_OK(tp_promise_complete(src, (void *)1));
+        CHECK_EQ(tp_future_error(out), TP_ETIMEDOUT);
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    /* 0: at once (from a task of the pool). */
+    tp_future *src, *out;
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_OK(tp_future_or_timeout(src, p, 0, 0, &out));
+    CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
+    CHECK_EQ(tp_future_error(out), TP_ETIMEDOUT);
+    CHECK_OK(tp_promise_complete(src, NULL)); /* the timeout holds it till then */
+    tp_future_release(out);
+    tp_future_release(src);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+TEST(or_timeout_source_first)
+{
+    tp_pool *p = make_pool(2);
+    tp_future *src, *out;
+    /* Settles as the source: completed, failed, cancelled. */
+    for (int how = 0; how < 3; how++) {
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_or_timeout(src, p, 3600 * 1000, 0, &out));
+        if (how == 0)
+            CHECK_OK(tp_promise_complete(src, (void *)5));
+        else if (how == 1)
+            CHECK_OK(tp_promise_fail(src, 6));
+        else
+            CHECK_OK(tp_future_cancel(src));
+        void *r = NULL;
+        int rc = tp_future_get(out, -1, &r);
+        if (how == 0) {
+            CHECK_OK(rc);
+            CHECK_EQ((uintptr_t)r, 5);
+        } else if (how == 1) {
+            CHECK_EQ(rc, TP_EFAILED);
+            CHECK_EQ(tp_future_error(out), 6);
+        } else {
+            CHECK_EQ(rc, TP_ECANCELED);
+        }
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    /* Already settled: settled on return.  Negative: a plain mirror. */
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_OK(tp_promise_complete(src, (void *)8));
+    CHECK_OK(tp_future_or_timeout(src, p, 0, 0, &out));
+    void *r;
+    CHECK_OK(tp_future_get(out, 0, &r));
+    CHECK_EQ((uintptr_t)r, 8);
+    tp_future_release(out);
+    tp_future_release(src);
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_OK(tp_future_or_timeout(src, p, -1, 0, &out));
+    CHECK_EQ(tp_future_wait(out, 30), TP_ETIMEDOUT);
+    CHECK_OK(tp_promise_complete(src, (void *)9));
+    CHECK_OK(tp_future_get(out, -1, &r));
+    CHECK_EQ((uintptr_t)r, 9);
+    tp_future_release(out);
+    tp_future_release(src);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+/* A timeout whose source settles first gives its memory back at once,
+ * not when the hour has passed. */
+TEST(or_timeout_disarmed_when_source_settles)
+{
+    CHECK_OK(tp_replace_allocator(failing_malloc, counting_free));
+    atomic_store(&allocs_left, -1);
+    atomic_store(&live, 0);
+    tp_pool *p = make_pool(2);
+    tp_future *warm, *wo;
+    CHECK_OK(tp_promise_create(&warm));
+    CHECK_OK(tp_future_or_timeout(warm, p, 3600 * 1000, 0, &wo)); /* timers made */
+    long before = atomic_load(&live);
+    for (int i = 0; i < 1000; i++) {
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_or_timeout(src, p, 3600 * 1000, 0, &out));
+        CHECK_OK(tp_promise_complete(src, NULL));
+        CHECK_OK(tp_future_get(out, -1, NULL));
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    CHECK_EQ(atomic_load(&live), before);
+    CHECK_OK(tp_promise_complete(warm, NULL));
+    tp_future_release(wo);
+    tp_future_release(warm);
+    CHECK_OK(tp_pool_destroy(p));
+    CHECK_EQ(atomic_load(&live), 0);
+    CHECK_OK(tp_replace_allocator(NULL, NULL));
+}
+
+TEST(or_timeout_cancel_and_shutdown)
+{
+    tp_pool *p = make_pool(2);
+    for (int flag = 0; flag < 2; flag++) {
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_or_timeout(src, p, 3600 * 1000,
+                                      flag ? TP_COMBINE_CANCEL_INPUTS : 0,
+                                      &out));
+        CHECK_OK(tp_future_cancel(out));
+        CHECK_EQ(tp_future_get(out, -1, NULL), TP_ECANCELED);
+        CHECK_EQ(tp_future_state(src), flag ? TP_CANCELLED : TP_PENDING);
+        tp_future_release(out);
+        if (!flag)
+            CHECK_OK(tp_promise_complete(src, NULL));
+        tp_future_release(src);
+    }
+    /* A shutdown with the timer armed: FAILED with TP_ESHUTDOWN; the
+     * source settling after the pool has gone is harmless. */
+    tp_future *src, *out, *x;
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_OK(tp_future_or_timeout(src, p, 3600 * 1000, 0, &out));
+    CHECK_OK(tp_pool_destroy(p));
+    CHECK_EQ(tp_future_get(out, 0, NULL), TP_EFAILED);
+    CHECK_EQ(tp_future_error(out), TP_ESHUTDOWN);
+    CHECK_OK(tp_promise_complete(src, NULL));
+    tp_future_release(out);
+    tp_future_release(src);
+    /* After a shutdown, a new timer is refused; none needed, no error. */
+    p = make_pool(1);
+    CHECK_OK(tp_pool_shutdown(p));
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_EQ(tp_future_or_timeout(src, p, 10, 0, &x), TP_ESHUTDOWN);
+    CHECK_OK(tp_future_or_timeout(src, p, -1, 0, &x));
+    CHECK_OK(tp_promise_complete(src, NULL));
+    CHECK_OK(tp_future_get(x, 0, NULL));
+    tp_future_release(x);
+    tp_future_release(src);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+/* Under valgrind (helgrind in make test) everything is tens of times
+ * slower: the race below runs fewer rounds there. */
+static bool under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre != NULL && strstr(pre, "vgpreload") != NULL;
+}
+
+/* Sources settling just as their timers fire: each out settles once,
+ * either way. */
+static void *complete_it(void *arg)
+{
+    tp_promise_complete(arg, (void *)1);
+    return NULL;
+}
+
+TEST(or_timeout_races)
+{
+    tp_pool *p = make_pool(2);
+    int rounds = under_valgrind() ? 100 : SCALE(2000);
+    for (int i = 0; i < rounds; i++) {
+        tp_future *src, *out;
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_or_timeout(src, p, i % 2,
+                                      i % 4 < 2 ? 0 : TP_COMBINE_CANCEL_INPUTS,
+                                      &out));
+        CHECK_OK(tp_submit(p, complete_it, src));
+        if (i % 8 == 3)
+            (void)tp_future_cancel(out);
+        void *r = NULL;
+        int rc = tp_future_get(out, -1, &r);
+        if (rc == 0)
+            CHECK(r == (void *)1);
+        else if (rc == TP_EFAILED)
+            CHECK_EQ(tp_future_error(out), TP_ETIMEDOUT);
+        else
+            CHECK_EQ(rc, TP_ECANCELED);
+        CHECK_OK(tp_pool_wait_idle(p, -1)); /* complete_it is done with src */
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+TEST(compose_and_timeout_bad_arguments)
+{
+    tp_pool *p = make_pool(1);
+    tp_future *src, *out = NULL;
+    CHECK_OK(tp_promise_create(&src));
+    CHECK_EQ(tp_future_then_compose(NULL, p, compose_fn, NULL, 0, &out),
+             TP_EINVAL);
+    CHECK_EQ(tp_future_then_compose(src, p, NULL, NULL, 0, &out), TP_EINVAL);
+    CHECK_EQ(tp_future_then_compose(src, p, compose_fn, NULL, 0, NULL),
+             TP_EINVAL);
+    CHECK_EQ(tp_future_then_compose(src, p, compose_fn, NULL,
+                                    TP_COMBINE_CANCEL_LOSERS, &out),
+             TP_EINVAL);
+    CHECK_EQ(tp_future_then_compose(src, p, compose_fn, NULL,
+                                    TP_THEN_ALWAYS | TP_THEN_ON_FAILURE, &out),
+             TP_EINVAL);
+    CHECK_EQ(tp_future_or_timeout(NULL, p, 1, 0, &out), TP_EINVAL);
+    CHECK_EQ(tp_future_or_timeout(src, NULL, 1, 0, &out), TP_EINVAL);
+    CHECK_EQ(tp_future_or_timeout(src, p, 1, 0, NULL), TP_EINVAL);
+    CHECK_EQ(tp_future_or_timeout(src, p, 1, TP_THEN_ALWAYS, &out), TP_EINVAL);
+    tp_task_storage st;
+    tp_future *in;
+    CHECK_OK(tp_submit_inplace(p, &st, plus1_task, NULL, NULL, &in));
+    CHECK_OK(tp_future_wait(in, -1));
+    CHECK_EQ(tp_future_then_compose(in, p, compose_fn, NULL, 0, &out),
+             TP_EINVAL);
+    CHECK_EQ(tp_future_or_timeout(in, p, 1, 0, &out), TP_EINVAL);
+    CHECK(out == NULL);
+    tp_future_release(in);
+    tp_future_release(src);
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+static void compose_timeout_scenario(void)
+{
+    tp_pool *p;
+    if (!ok_or_nomem(tp_pool_create(&p, NULL)))
+        return;
+    tp_future *src;
+    if (ok_or_nomem(tp_promise_create(&src))) {
+        compose_ctx c = {p, 0, 0, NULL};
+        tp_future *a = NULL, *b = NULL, *t = NULL;
+        (void)ok_or_nomem(tp_future_then_compose(src, p, compose_fn, &c, 0, &a));
+        (void)ok_or_nomem(tp_future_or_timeout(src, p, 3600 * 1000, 0, &b));
+        tp_future *never;
+        if (ok_or_nomem(tp_promise_create(&never))) {
+            if (ok_or_nomem(tp_future_or_timeout(never, p, 1, 0, &t))) {
+                int rc = tp_future_get(t, -1, NULL);
+                CHECK_EQ(rc, TP_EFAILED);
+                CHECK(tp_future_error(t) == TP_ETIMEDOUT ||
+                      tp_future_error(t) == TP_ENOMEM);
+                tp_future_release(t);
+            }
+            /* Settled at last: until then the timeout holds it. */
+            tp_promise_complete(never, NULL);
+            tp_future_release(never);
+        }
+        tp_promise_complete(src, (void *)1);
+        if (a != NULL) {
+            void *r;
+            int rc = tp_future_get(a, -1, &r);
+            /* fn's own submit may meet the failure (CHECK_OK in it would
+             * end the test, so it only runs where memory is left). */
+            if (rc == 0)
+                CHECK_EQ((uintptr_t)r, 2);
+            else
+                CHECK(rc == TP_EFAILED && tp_future_error(a) == TP_ENOMEM);
+            tp_future_release(a);
+        }
+        if (b != NULL) {
+            CHECK_OK(tp_future_get(b, -1, NULL));
+            tp_future_release(b);
+        }
+        tp_future_release(src);
+    }
+    CHECK_OK(tp_pool_destroy(p));
+}
+
+TEST(compose_and_timeout_allocation_failure)
+{
+    CHECK(walk_allocation_failures(compose_timeout_scenario) > 0);
+}
+
 TEST_MAIN(TEST_ENTRY(then_on_failure_recovers)
           TEST_ENTRY(chain_inline)
           TEST_ENTRY(chain_pool_1)
@@ -1370,4 +1843,14 @@ TEST_MAIN(TEST_ENTRY(then_on_failure_recovers)
           TEST_ENTRY(when_any_cancel_inputs)
           TEST_ENTRY(nested_combinators_stress)
           TEST_ENTRY(bad_arguments)
-          TEST_ENTRY(every_allocation_failure))
+          TEST_ENTRY(every_allocation_failure)
+          TEST_ENTRY(compose_flattens)
+          TEST_ENTRY(compose_failures)
+          TEST_ENTRY(compose_cancel)
+          TEST_ENTRY(or_timeout_fires)
+          TEST_ENTRY(or_timeout_source_first)
+          TEST_ENTRY(or_timeout_disarmed_when_source_settles)
+          TEST_ENTRY(or_timeout_cancel_and_shutdown)
+          TEST_ENTRY(or_timeout_races)
+          TEST_ENTRY(compose_and_timeout_bad_arguments)
+          TEST_ENTRY(compose_and_timeout_allocation_failure))
