@@ -266,9 +266,12 @@ int tp_wait_all_or_first_failure(tp_future *const *fs, size_t n,
     tp_waitset *ws;
     if ((rc = tp_waitset_create(&ws)) != 0)
         return rc;
+    /* Every input that had not completed: one that settled since the look
+     * above (a failure too) comes out of the set at once. */
     size_t left = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        if (!tpi_future_done(fs[i]) && (rc = tp_waitset_add(ws, fs[i])) == 0)
+        if (tp_future_state(fs[i]) != TP_COMPLETED &&
+            (rc = tp_waitset_add(ws, fs[i])) == 0)
             left++;
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     for (; rc == 0 && left > 0; left--) {

@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "tpool.h"
@@ -307,7 +308,37 @@ TEST(wait_all_or_first_failure)
     gate_destroy(&g);
 }
 
+/* An input that fails after the call has looked at the inputs once but
+ * before it waits must end the wait too.  The allocator settles it at
+ * exactly that moment: the waitset's allocation. */
+static _Atomic(tp_future *) fail_on_alloc;
+
+static void *failing_on_alloc(size_t size)
+{
+    tp_future *f = atomic_exchange(&fail_on_alloc, NULL);
+    if (f != NULL)
+        CHECK_OK(tp_promise_fail(f, 55));
+    return malloc(size);
+}
+
+TEST(failure_between_look_and_wait)
+{
+    CHECK_OK(tp_replace_allocator(failing_on_alloc, free));
+    tp_future *fs[2];
+    CHECK_OK(tp_promise_create(&fs[0])); /* never settled by anyone */
+    CHECK_OK(tp_promise_create(&fs[1]));
+    atomic_store(&fail_on_alloc, fs[1]);
+    size_t index = 99;
+    CHECK_EQ(tp_wait_all_or_first_failure(fs, 2, 5000, &index), 55);
+    CHECK_EQ(index, 1);
+    CHECK(atomic_load(&fail_on_alloc) == NULL); /* the hook did run */
+    tp_future_release(fs[0]);
+    tp_future_release(fs[1]);
+    CHECK_OK(tp_replace_allocator(NULL, NULL));
+}
+
 TEST_MAIN(TEST_ENTRY(complete_then_get) TEST_ENTRY(fail_and_cancel)
               TEST_ENTRY(errors) TEST_ENTRY(composes_with_the_rest)
                   TEST_ENTRY(racing_settlers) TEST_ENTRY(worker_index)
-                      TEST_ENTRY(wait_all_or_first_failure))
+                      TEST_ENTRY(wait_all_or_first_failure)
+                          TEST_ENTRY(failure_between_look_and_wait))
