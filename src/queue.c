@@ -1,23 +1,32 @@
 /*
  * queue.c - the public blocking queue (tp_queue_*, see tpool_queue.h).
  *
+ * One mutex, a ring, and counted waiters: the same shape as the queue one
+ * writes by hand, kept lean enough that the features (timeouts, close,
+ * task_done/join, priorities, bounds, batches) cost the common call, a
+ * single put or get that does not wait, nothing it does not use.
+ *
  * Storage
  * -------
  * The items of a queue live in one array, the store, so that put and get
  * allocate nothing once the queue has reached its working size:
- *  - FIFO and LIFO: a ring of `void *`.  The items sit at head, head+1, ...
- *    (wrapping at cap); a put appends after the last one, FIFO takes from
- *    head and LIFO from the end, so the two orders share everything else.
+ *  - FIFO and LIFO: a ring of `void *` whose size is a power of two (an
+ *    index wraps with a mask).  The items sit at head, head+1, ...; a put
+ *    appends after the last one, FIFO takes from head and LIFO from the
+ *    end, so the two orders share everything else.
  *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq).
  *    seq numbers the puts of the queue; a heap alone is not stable, the key
  *    makes items of equal priority come out in put order.  64 bits do not
- *    wrap in practice (585 years at one put per nanosecond).
+ *    wrap in practice (585 years at one put per nanosecond).  Priorities
+ *    are any int, so a ring per level would need a search for the level on
+ *    every put; the heap needs none and is O(log n).
  * A new queue owns no store: the first put allocates it, and it grows by
- * doubling (a bounded queue's never beyond its capacity, so a huge capacity
- * costs nothing until it is used).  Growth copies under the lock, amortised
- * O(1) per item; a failed allocation leaves the queue as it was.  The store
- * never shrinks, so get never allocates and cannot fail for lack of memory;
- * a queue keeps the memory of its largest size until it is destroyed.
+ * doubling (a bounded queue's never beyond the power of two at or above its
+ * capacity, so a huge capacity costs nothing until it is used).  Growth
+ * copies under the lock, amortised O(1) per item, unwrapping the ring; a
+ * failed allocation leaves the queue as it was.  The store never shrinks,
+ * so get never allocates and cannot fail for lack of memory; a queue keeps
+ * the memory of its largest size until it is destroyed.
  *
  * Lock and condition variables
  * ----------------------------
@@ -29,12 +38,34 @@
  *   not_empty   getters wait for an item (or close)
  *   not_full    putters wait for room, bounded queues only (or close)
  *   all_done    joiners wait for `unfinished` to reach 0 (or close_now)
- * The counts let the common case, nobody waiting, skip the signal entirely,
- * and let a batch wake exactly as many threads as it moved items: a put of k
- * items signals min(k, getters waiting) times, a get of k items min(k,
- * putters waiting); only close, close_now and the last task_done broadcast.
- * A signal meant for a thread already woken (it is counted until it runs)
- * is not wasted: POSIX wakes a thread still blocked, if there is one.
+ *
+ * Waking only whom nobody is waking yet
+ * -------------------------------------
+ * A waiter stays counted (getters, putters) from before its wait until it
+ * has the lock back, and beside each count is the number of signals sent
+ * to that condition variable that no waiter has yet absorbed (getters_woken,
+ * putters_woken).  The waiters a signal can still help are the difference:
+ * a put signals only if some getter is waiting with no signal on its way,
+ * and a batch of k items signals min(k, that many).  So nobody waiting
+ * costs no signal, and neither does the stream of puts that arrives while a
+ * consumer is being woken: without the second count every one of them
+ * would signal again (a system call each) for the same sleeping consumer.
+ * Every waiter, when it has the lock back, absorbs one pending signal if
+ * there is one, whether it was woken by it or by a timeout or spuriously:
+ *   woken <= waiting, always (a signal is sent only while woken < waiting,
+ *     and a waiter that leaves takes one pending signal with it)
+ *   woken <= U + S, where U counts the waiters no longer blocked (they will
+ *     reach the lock and absorb) and S the signals that will unblock a
+ *     blocked waiter: a signal sent when no counted waiter is blocked still
+ *     finds U >= waiting > woken, and every other case keeps the sum.
+ * Hence when woken == waiting, every counted waiter is awake or about to be
+ * and will look at the queue again before it sleeps: an item put then is
+ * not left behind, so skipping the signal loses no wake-up.  A waiter that
+ * absorbs a signal meant for another only makes woken smaller than it
+ * could be, which costs at worst one more signal.  close and close_now
+ * broadcast and set woken = waiting.  Joiners wait only for the last
+ * task_done or close_now, which broadcast, so they need no second count.
+ *
  * Every signal and broadcast is sent with the lock held.  Signalling after
  * unlocking was measured (bench/qdriver.c, one producer and eight consumers
  * on two cores) to be up to ten times slower: the consumers then take each
@@ -43,8 +74,12 @@
  * items by the time it has the mutex.  A batch put that must wait for room
  * signals before it waits, since the getters it wakes are what make room.
  *
- * Every wait turns its timeout into one absolute monotonic deadline and loops
- * on its predicate: spurious wake-ups, a signal won by another thread, and a
+ * Timeouts
+ * --------
+ * A call that does not wait reads no clock: its timeout becomes an absolute
+ * monotonic deadline only on the first wait, and only if it is finite
+ * (qwait).  From then on the call loops on its predicate against that one
+ * deadline: spurious wake-ups, a signal won by another thread, and a
  * timeout that raced with a signal are all handled by looking again.  The
  * predicate is checked before the deadline, so a thread that times out just
  * as an item arrives takes the item rather than leaving it to a getter that
@@ -55,6 +90,7 @@
  *   len == st.count (len is its lock-free copy)
  *   closed_now implies closed; a closed queue's count never grows
  *   getters/putters/joiners = threads between the ++ and -- around a wait
+ *   getters_woken <= getters, putters_woken <= putters
  */
 #include "tpool_queue.h"
 
@@ -67,7 +103,8 @@
 #include "alloc.h"
 #include "clock.h"
 
-/* A store starts with this many slots (or the capacity, if smaller). */
+/* A store starts with this many slots (or fewer for a smaller capacity);
+ * a power of two, as every store size is. */
 #define TPI_QUEUE_MIN_SLOTS 16u
 
 /* One entry of a priority heap. */
@@ -81,28 +118,31 @@ typedef struct tpi_qslot {
  * close_now and destroy can detach it and drain it without the lock. */
 typedef struct tpi_qstore {
     void *slots;  /* void *[cap] (FIFO, LIFO) or tpi_qslot[cap] (PRIORITY) */
-    size_t cap;   /* slots allocated */
+    size_t cap;   /* slots allocated: 0 or a power of two */
     size_t head;  /* ring: index of the oldest item; heap: always 0 */
     size_t count; /* items stored */
 } tpi_qstore;
 
+/* The fields a put or get touches come first, so that they share as few
+ * cache lines as can be. */
 struct tp_queue {
+    pthread_mutex_t lock; /* guards everything below but the immutables */
     tp_queue_order order; /* immutable */
+    bool closed;          /* no more puts */
+    bool closed_now;      /* closed, and the items then inside discarded */
     size_t capacity;      /* immutable; 0: unbounded */
     _Atomic size_t len;   /* copy of st.count for size/empty/full */
-
-    pthread_mutex_t lock; /* guards everything below */
+    tpi_qstore st;
+    size_t unfinished;    /* put and not yet marked done */
+    size_t getters;       /* waiting on not_empty */
+    size_t getters_woken; /* signals on not_empty not yet absorbed */
+    size_t putters;       /* waiting on not_full */
+    size_t putters_woken; /* signals on not_full not yet absorbed */
+    size_t joiners;       /* waiting on all_done */
+    uint64_t next_seq;    /* PRIORITY: seq of the next item put */
     pthread_cond_t not_empty;
     pthread_cond_t not_full;
     pthread_cond_t all_done;
-    tpi_qstore st;
-    uint64_t next_seq;   /* PRIORITY: seq of the next item put */
-    size_t unfinished;   /* put and not yet marked done */
-    size_t getters;      /* waiting on not_empty */
-    size_t putters;      /* waiting on not_full */
-    size_t joiners;      /* waiting on all_done */
-    bool closed;         /* no more puts */
-    bool closed_now;     /* closed, and the items then inside discarded */
 };
 
 static size_t min_size(size_t a, size_t b)
@@ -117,19 +157,28 @@ static size_t slot_size(tp_queue_order order)
     return order == TP_QUEUE_PRIORITY ? sizeof(tpi_qslot) : sizeof(void *);
 }
 
-/* Makes room for `need` items in all, growing by doubling but never beyond
- * `limit` (0: none; need <= limit).  The items keep their order; a ring is
- * unwrapped to start at 0.  Returns 0 or TP_ENOMEM, with s unchanged. */
-static int store_reserve(tpi_qstore *s, size_t slot, size_t need,
-                         size_t limit)
+/* The smallest power of two >= n (n <= TP_MAX_CAPACITY, itself one). */
+static size_t pow2_at_least(size_t n)
 {
-    if (need <= s->cap)
-        return 0;
+    size_t p = 1;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+/* Makes room for `need` items in all, growing by doubling but never beyond
+ * the power of two at or above `limit` (0: none; need <= limit).  The items
+ * keep their order; a ring is unwrapped to start at 0.  Returns 0 or
+ * TP_ENOMEM, with s unchanged. */
+static int store_grow(tpi_qstore *s, size_t slot, size_t need, size_t limit)
+{
+    if (need > SIZE_MAX / 2)
+        return TP_ENOMEM;
     size_t cap = s->cap == 0 ? TPI_QUEUE_MIN_SLOTS : s->cap;
     while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (limit != 0 && cap > limit)
-        cap = limit;
+        cap *= 2;
+    if (limit != 0 && cap > pow2_at_least(limit))
+        cap = pow2_at_least(limit);
     if (cap > SIZE_MAX / slot)
         return TP_ENOMEM;
     unsigned char *fresh = tpi_malloc(cap * slot);
@@ -149,11 +198,17 @@ static int store_reserve(tpi_qstore *s, size_t slot, size_t need,
     return 0;
 }
 
-/* Index of the i-th item of a ring, counting from head. */
+/* Room for `need` items in all (see store_grow). */
+static int store_reserve(tpi_qstore *s, size_t slot, size_t need,
+                         size_t limit)
+{
+    return need <= s->cap ? 0 : store_grow(s, slot, need, limit);
+}
+
+/* Index of the i-th item of a ring, counting from head (i < cap). */
 static size_t ring_index(const tpi_qstore *s, size_t i)
 {
-    size_t at = s->head + i; /* head < cap and i < cap: no overflow */
-    return at >= s->cap ? at - s->cap : at;
+    return (s->head + i) & (s->cap - 1);
 }
 
 static bool slot_before(const tpi_qslot *a, const tpi_qslot *b)
@@ -161,15 +216,9 @@ static bool slot_before(const tpi_qslot *a, const tpi_qslot *b)
     return a->prio < b->prio || (a->prio == b->prio && a->seq < b->seq);
 }
 
-/* Adds one item; the store has room (store_reserve). */
-static void store_push(tpi_qstore *s, tp_queue_order order, void *item,
-                       int prio, uint64_t seq)
+/* Adds one item to a heap that has room. */
+static void heap_push(tpi_qstore *s, void *item, int prio, uint64_t seq)
 {
-    if (order != TP_QUEUE_PRIORITY) {
-        ((void **)s->slots)[ring_index(s, s->count)] = item;
-        s->count++;
-        return;
-    }
     /* Sift up, moving parents down into the hole rather than swapping. */
     tpi_qslot *heap = s->slots;
     tpi_qslot in = {item, seq, prio};
@@ -184,24 +233,9 @@ static void store_push(tpi_qstore *s, tp_queue_order order, void *item,
     heap[hole] = in;
 }
 
-/* Removes the next item in the queue's order; the store is not empty.
- * Stores its priority in *prio (0 for FIFO and LIFO) if prio is not NULL. */
-static void *store_pop(tpi_qstore *s, tp_queue_order order, int *prio)
+/* Removes the smallest entry of a heap that is not empty. */
+static tpi_qslot heap_pop(tpi_qstore *s)
 {
-    if (order != TP_QUEUE_PRIORITY) {
-        void **ring = s->slots;
-        void *item;
-        if (order == TP_QUEUE_FIFO) {
-            item = ring[s->head];
-            s->head = s->head + 1 == s->cap ? 0 : s->head + 1;
-        } else {
-            item = ring[ring_index(s, s->count - 1)];
-        }
-        s->count--;
-        if (prio != NULL)
-            *prio = 0;
-        return item;
-    }
     /* Take the root, then sift the last entry down from the root's hole. */
     tpi_qslot *heap = s->slots;
     tpi_qslot top = heap[0];
@@ -222,9 +256,44 @@ static void *store_pop(tpi_qstore *s, tp_queue_order order, int *prio)
         }
         heap[hole] = last;
     }
+    return top;
+}
+
+/* Adds one item; the store has room (store_reserve).  *seq numbers the
+ * puts of a PRIORITY queue (unused by the other orders). */
+static void store_push(tpi_qstore *s, tp_queue_order order, void *item,
+                       int prio, uint64_t *seq)
+{
+    if (order == TP_QUEUE_PRIORITY) {
+        heap_push(s, item, prio, (*seq)++);
+        return;
+    }
+    ((void **)s->slots)[ring_index(s, s->count)] = item;
+    s->count++;
+}
+
+/* Removes the next item in the queue's order; the store is not empty.
+ * Stores its priority in *prio (0 for FIFO and LIFO) if prio is not NULL.
+ * Small enough to inline: the heap's work is in heap_pop. */
+static inline void *store_pop(tpi_qstore *s, tp_queue_order order, int *prio)
+{
+    void **ring = s->slots;
+    void *item;
+    int p = 0;
+    if (order == TP_QUEUE_FIFO) {
+        item = ring[s->head];
+        s->head = (s->head + 1) & (s->cap - 1);
+        s->count--;
+    } else if (order == TP_QUEUE_LIFO) {
+        item = ring[ring_index(s, --s->count)];
+    } else {
+        tpi_qslot top = heap_pop(s);
+        item = top.item;
+        p = top.prio;
+    }
     if (prio != NULL)
-        *prio = top.prio;
-    return top.item;
+        *prio = p;
+    return item;
 }
 
 /* Hands every item of a detached store to drop (if any), in get order, then
@@ -242,10 +311,42 @@ static void store_drain(tpi_qstore *s, tp_queue_order order,
 
 /* ---- waiting and waking (lock held) ----------------------------------------- */
 
-static void signal_n(pthread_cond_t *cond, size_t n)
+/* A call's timeout, turned into a deadline on its first wait (see the top
+ * comment: a call that does not wait reads no clock). */
+typedef struct qwait {
+    int64_t timeout_ms;
+    bool armed; /* dl is set */
+    tpi_deadline dl;
+} qwait;
+
+/* Signals up to n of the threads waiting on cond that no signal is on its
+ * way to yet (see "Waking only whom nobody is waking yet"). */
+static void wake(pthread_cond_t *cond, size_t waiting, size_t *woken,
+                 size_t n)
 {
-    while (n-- > 0)
+    size_t k = min_size(n, waiting - *woken);
+    *woken += k;
+    while (k-- > 0)
         pthread_cond_signal(cond);
+}
+
+/* One wait on cond, counted in *waiting; absorbs a pending signal (woken:
+ * NULL for joiners, who are only ever broadcast to) once it has the lock
+ * back.  Returns true if the deadline has passed.  Never called with
+ * timeout 0: a poll returns before it would wait. */
+static bool wait_once(tp_queue *q, pthread_cond_t *cond, size_t *waiting,
+                      size_t *woken, qwait *w)
+{
+    if (!w->armed) {
+        w->dl = tpi_deadline_after_ms(w->timeout_ms);
+        w->armed = true;
+    }
+    (*waiting)++;
+    bool expired = tpi_cond_wait(cond, &q->lock, &w->dl) != 0;
+    (*waiting)--;
+    if (woken != NULL && *woken > 0)
+        (*woken)--;
+    return expired;
 }
 
 static size_t room(const tp_queue *q)
@@ -254,27 +355,27 @@ static size_t room(const tp_queue *q)
 }
 
 /* Waits until the queue holds an item.  Returns 0 (st.count > 0),
- * TP_ESHUTDOWN (closed and empty) or TP_EEMPTY (deadline passed). */
-static int wait_for_item(tp_queue *q, const tpi_deadline *dl)
+ * TP_ESHUTDOWN (closed and empty) or TP_EEMPTY (no wait allowed, or the
+ * deadline passed). */
+static int wait_for_item(tp_queue *q, qwait *w)
 {
-    bool expired = false;
+    bool expired = w->timeout_ms == 0;
     while (q->st.count == 0) {
         if (q->closed)
             return TP_ESHUTDOWN;
         if (expired)
             return TP_EEMPTY;
-        q->getters++;
-        expired = tpi_cond_wait(&q->not_empty, &q->lock, dl) != 0;
-        q->getters--;
+        expired = wait_once(q, &q->not_empty, &q->getters, &q->getters_woken,
+                            w);
     }
     return 0;
 }
 
 /* Waits until the queue is open and has room for at least one item.
  * Returns 0, TP_ESHUTDOWN or TP_EFULL. */
-static int wait_for_room(tp_queue *q, const tpi_deadline *dl)
+static int wait_for_room(tp_queue *q, qwait *w)
 {
-    bool expired = false;
+    bool expired = w->timeout_ms == 0;
     for (;;) {
         if (q->closed)
             return TP_ESHUTDOWN;
@@ -282,68 +383,117 @@ static int wait_for_room(tp_queue *q, const tpi_deadline *dl)
             return 0;
         if (expired)
             return TP_EFULL;
-        q->putters++;
-        expired = tpi_cond_wait(&q->not_full, &q->lock, dl) != 0;
-        q->putters--;
+        expired = wait_once(q, &q->not_full, &q->putters, &q->putters_woken,
+                            w);
     }
 }
 
 /* ---- put and get ------------------------------------------------------------ */
 
-/* The one put path: puts items[0 .. n-1] with priority prio; *done receives
- * how many went in.  Arguments have been checked. */
+/* A put of one item, the common call: put_items with n = 1, written out
+ * so that its critical section is as short as the hand-written queue's. */
+static int put_one(tp_queue *q, void *item, int prio, int64_t timeout_ms)
+{
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->closed || room(q) == 0) {
+        qwait w = {.timeout_ms = timeout_ms};
+        rc = wait_for_room(q, &w);
+    }
+    if (rc == 0 && q->st.count == q->st.cap)
+        rc = store_grow(&q->st, slot_size(q->order), q->st.count + 1,
+                        q->capacity);
+    if (rc == 0) {
+        store_push(&q->st, q->order, item, prio, &q->next_seq);
+        q->unfinished++;
+        atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
+        if (q->getters > q->getters_woken)
+            wake(&q->not_empty, q->getters, &q->getters_woken, 1);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+/* A get of one item: get_items with max = 1, written out as put_one. */
+static int get_one(tp_queue *q, void **item, int *prio, int64_t timeout_ms)
+{
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->st.count == 0) {
+        qwait w = {.timeout_ms = timeout_ms};
+        rc = wait_for_item(q, &w);
+    }
+    if (rc == 0) {
+        *item = store_pop(&q->st, q->order, prio);
+        atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
+        if (q->putters > q->putters_woken)
+            wake(&q->not_full, q->putters, &q->putters_woken, 1);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+/* The batch put path: puts items[0 .. n-1] (n >= 1) with priority prio;
+ * *done receives how many went in.  Arguments have been checked. */
 static int put_items(tp_queue *q, void *const *items, int prio, size_t n,
                      int64_t timeout_ms, size_t *done)
 {
-    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
-    size_t slot = slot_size(q->order);
+    qwait w = {.timeout_ms = timeout_ms};
     size_t put = 0;
     int rc = 0;
 
     pthread_mutex_lock(&q->lock);
-    while (put < n) {
-        rc = wait_for_room(q, &dl);
-        if (rc != 0)
-            break;
+    do {
+        if (q->closed || room(q) == 0) {
+            rc = wait_for_room(q, &w);
+            if (rc != 0)
+                break;
+        }
         size_t k = min_size(n - put, room(q));
         if (k > SIZE_MAX - q->st.count) {
             rc = TP_ENOMEM;
             break;
         }
-        rc = store_reserve(&q->st, slot, q->st.count + k, q->capacity);
+        rc = store_reserve(&q->st, slot_size(q->order), q->st.count + k,
+                           q->capacity);
         if (rc != 0)
             break;
         for (size_t i = 0; i < k; i++)
-            store_push(&q->st, q->order, items[put + i], prio, q->next_seq++);
+            store_push(&q->st, q->order, items[put + i], prio, &q->next_seq);
         q->unfinished += k;
         put += k;
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
         /* Now, not at the end: if this batch must wait for room, the
          * getters woken here are what will make it. */
-        signal_n(&q->not_empty, min_size(k, q->getters));
-    }
+        if (q->getters > q->getters_woken)
+            wake(&q->not_empty, q->getters, &q->getters_woken, k);
+    } while (put < n);
     pthread_mutex_unlock(&q->lock);
     *done = put;
     return rc;
 }
 
-/* The one get path: takes up to max items into items[] (and their
- * priorities into prios[] unless NULL); *got receives how many. */
+/* The batch get path: takes up to max items (max >= 1) into items[] (and
+ * their priorities into prios[] unless NULL); *got receives how many. */
 static int get_items(tp_queue *q, void **items, int *prios, size_t max,
                      int64_t timeout_ms, size_t *got)
 {
-    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     size_t k = 0;
+    int rc = 0;
 
     pthread_mutex_lock(&q->lock);
-    int rc = wait_for_item(q, &dl);
+    if (q->st.count == 0) {
+        qwait w = {.timeout_ms = timeout_ms};
+        rc = wait_for_item(q, &w);
+    }
     if (rc == 0) {
         k = min_size(max, q->st.count);
         for (size_t i = 0; i < k; i++)
             items[i] = store_pop(&q->st, q->order,
                                  prios != NULL ? &prios[i] : NULL);
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
-        signal_n(&q->not_full, min_size(k, q->putters));
+        if (q->putters > q->putters_woken)
+            wake(&q->not_full, q->putters, &q->putters_woken, k);
     }
     pthread_mutex_unlock(&q->lock);
     *got = k;
@@ -414,16 +564,14 @@ int tp_queue_put(tp_queue *q, void *item, int64_t timeout_ms)
 {
     if (q == NULL)
         return TP_EINVAL;
-    size_t put;
-    return put_items(q, &item, 0, 1, timeout_ms, &put);
+    return put_one(q, item, 0, timeout_ms);
 }
 
 int tp_queue_put_prio(tp_queue *q, void *item, int prio, int64_t timeout_ms)
 {
     if (q == NULL || q->order != TP_QUEUE_PRIORITY)
         return TP_EINVAL;
-    size_t put;
-    return put_items(q, &item, prio, 1, timeout_ms, &put);
+    return put_one(q, item, prio, timeout_ms);
 }
 
 int tp_queue_put_batch(tp_queue *q, void *const *items, size_t n,
@@ -444,16 +592,14 @@ int tp_queue_get(tp_queue *q, void **item, int64_t timeout_ms)
 {
     if (q == NULL || item == NULL)
         return TP_EINVAL;
-    size_t got;
-    return get_items(q, item, NULL, 1, timeout_ms, &got);
+    return get_one(q, item, NULL, timeout_ms);
 }
 
 int tp_queue_get_prio(tp_queue *q, void **item, int *prio, int64_t timeout_ms)
 {
     if (q == NULL || item == NULL || q->order != TP_QUEUE_PRIORITY)
         return TP_EINVAL;
-    size_t got;
-    return get_items(q, item, prio, 1, timeout_ms, &got);
+    return get_one(q, item, prio, timeout_ms);
 }
 
 int tp_queue_get_batch(tp_queue *q, void **items, size_t max,
@@ -550,8 +696,8 @@ int tp_queue_join(tp_queue *q, int64_t timeout_ms)
 {
     if (q == NULL)
         return TP_EINVAL;
-    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
-    bool expired = false;
+    qwait w = {.timeout_ms = timeout_ms};
+    bool expired = timeout_ms == 0;
     int rc = 0;
     pthread_mutex_lock(&q->lock);
     while (q->unfinished > 0) {
@@ -563,9 +709,7 @@ int tp_queue_join(tp_queue *q, int64_t timeout_ms)
             rc = TP_ETIMEDOUT;
             break;
         }
-        q->joiners++;
-        expired = tpi_cond_wait(&q->all_done, &q->lock, &dl) != 0;
-        q->joiners--;
+        expired = wait_once(q, &q->all_done, &q->joiners, NULL, &w);
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -589,10 +733,14 @@ static void close_queue(tp_queue *q, bool now, tpi_qstore *taken)
          * of the gets (Python allows that): clamp rather than wrap. */
         q->unfinished -= min_size(q->unfinished, taken->count);
     }
-    if (q->getters > 0)
+    if (q->getters > 0) {
+        q->getters_woken = q->getters;
         pthread_cond_broadcast(&q->not_empty);
-    if (q->putters > 0)
+    }
+    if (q->putters > 0) {
+        q->putters_woken = q->putters;
         pthread_cond_broadcast(&q->not_full);
+    }
     if (now && q->joiners > 0)
         pthread_cond_broadcast(&q->all_done);
     pthread_mutex_unlock(&q->lock);
