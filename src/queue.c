@@ -6,27 +6,10 @@
  * task_done/join, priorities, bounds, batches) cost the common call, a
  * single put or get that does not wait, nothing it does not use.
  *
- * Storage
- * -------
- * The items of a queue live in one array, the store, so that put and get
- * allocate nothing once the queue has reached its working size:
- *  - FIFO and LIFO: a ring of `void *` whose size is a power of two (an
- *    index wraps with a mask).  The items sit at head, head+1, ...; a put
- *    appends after the last one, FIFO takes from head and LIFO from the
- *    end, so the two orders share everything else.
- *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq).
- *    seq numbers the puts of the queue; a heap alone is not stable, the key
- *    makes items of equal priority come out in put order.  64 bits do not
- *    wrap in practice (585 years at one put per nanosecond).  Priorities
- *    are any int, so a ring per level would need a search for the level on
- *    every put; the heap needs none and is O(log n).
- * A new queue owns no store: the first put allocates it, and it grows by
- * doubling (a bounded queue's never beyond the power of two at or above its
- * capacity, so a huge capacity costs nothing until it is used).  Growth
- * copies under the lock, amortised O(1) per item, unwrapping the ring; a
- * failed allocation leaves the queue as it was.  The store never shrinks,
- * so get never allocates and cannot fail for lack of memory; a queue keeps
- * the memory of its largest size until it is destroyed.
+ * The items themselves live in a store (queue_store.h): a power-of-two
+ * ring for FIFO and LIFO, a stable binary heap for PRIORITY, grown by
+ * doubling under the lock, never shrunk, so that put and get allocate
+ * nothing once the queue has reached its working size.
  *
  * Lock and condition variables
  * ----------------------------
@@ -102,212 +85,38 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "queue_store.h"
 
-/* A store starts with this many slots (or fewer for a smaller capacity);
- * a power of two, as every store size is. */
-#define TPI_QUEUE_MIN_SLOTS 16u
-
-/* One entry of a priority heap. */
-typedef struct tpi_qslot {
-    void *item;
-    uint64_t seq; /* put order: breaks ties between equal priorities */
-    int prio;
-} tpi_qslot;
-
-/* The items (see the top comment).  Kept apart from the queue so that
- * close_now and destroy can detach it and drain it without the lock. */
-typedef struct tpi_qstore {
-    void *slots;  /* void *[cap] (FIFO, LIFO) or tpi_qslot[cap] (PRIORITY) */
-    size_t cap;   /* slots allocated: 0 or a power of two */
-    size_t head;  /* ring: index of the oldest item; heap: always 0 */
-    size_t count; /* items stored */
-} tpi_qstore;
-
-/* The fields a put or get touches come first, so that they share as few
- * cache lines as can be. */
+/* Laid out for the common calls: a put or a get that does not wait reads
+ * and writes only the mutex's cache line and the next one (64-byte lines,
+ * glibc's 40-byte mutex; elsewhere the layout is merely compact), which is
+ * why the queue is allocated on a line boundary (tp_queue_create) and the
+ * waiter counts are `unsigned` (they count threads). */
 struct tp_queue {
-    pthread_mutex_t lock; /* guards everything below but the immutables */
-    tp_queue_order order; /* immutable */
-    bool closed;          /* no more puts */
-    bool closed_now;      /* closed, and the items then inside discarded */
-    size_t capacity;      /* immutable; 0: unbounded */
-    _Atomic size_t len;   /* copy of st.count for size/empty/full */
+    pthread_mutex_t lock;   /* guards everything below but the immutables */
+    tp_queue_order order;   /* immutable */
+    bool closed;            /* no more puts */
+    bool closed_now;        /* closed, and the items then inside discarded */
+    unsigned getters;       /* waiting on not_empty */
+    unsigned getters_woken; /* signals on not_empty not yet absorbed */
+    unsigned putters;       /* waiting on not_full */
+    unsigned putters_woken; /* signals on not_full not yet absorbed */
+    /* second line */
     tpi_qstore st;
-    size_t unfinished;    /* put and not yet marked done */
-    size_t getters;       /* waiting on not_empty */
-    size_t getters_woken; /* signals on not_empty not yet absorbed */
-    size_t putters;       /* waiting on not_full */
-    size_t putters_woken; /* signals on not_full not yet absorbed */
-    size_t joiners;       /* waiting on all_done */
-    uint64_t next_seq;    /* PRIORITY: seq of the next item put */
+    size_t capacity;        /* immutable; 0: unbounded */
+    size_t unfinished;      /* put and not yet marked done */
+    _Atomic size_t len;     /* copy of st.count for size/empty/full */
+    /* the rest: waits, PRIORITY, life cycle */
+    unsigned joiners;       /* waiting on all_done */
+    uint64_t next_seq;      /* PRIORITY: seq of the next item put */
+    void *mem;              /* the allocation q lies in (q is aligned) */
     pthread_cond_t not_empty;
     pthread_cond_t not_full;
     pthread_cond_t all_done;
 };
 
-static size_t min_size(size_t a, size_t b)
-{
-    return a < b ? a : b;
-}
-
-/* ---- store ---------------------------------------------------------------- */
-
-static size_t slot_size(tp_queue_order order)
-{
-    return order == TP_QUEUE_PRIORITY ? sizeof(tpi_qslot) : sizeof(void *);
-}
-
-/* The smallest power of two >= n (n <= TP_MAX_CAPACITY, itself one). */
-static size_t pow2_at_least(size_t n)
-{
-    size_t p = 1;
-    while (p < n)
-        p *= 2;
-    return p;
-}
-
-/* Makes room for `need` items in all, growing by doubling but never beyond
- * the power of two at or above `limit` (0: none; need <= limit).  The items
- * keep their order; a ring is unwrapped to start at 0.  Returns 0 or
- * TP_ENOMEM, with s unchanged. */
-static int store_grow(tpi_qstore *s, size_t slot, size_t need, size_t limit)
-{
-    if (need > SIZE_MAX / 2)
-        return TP_ENOMEM;
-    size_t cap = s->cap == 0 ? TPI_QUEUE_MIN_SLOTS : s->cap;
-    while (cap < need)
-        cap *= 2;
-    if (limit != 0 && cap > pow2_at_least(limit))
-        cap = pow2_at_least(limit);
-    if (cap > SIZE_MAX / slot)
-        return TP_ENOMEM;
-    unsigned char *fresh = tpi_malloc(cap * slot);
-    if (fresh == NULL)
-        return TP_ENOMEM;
-    /* A heap has head 0 and never wraps, so first == count for it. */
-    const unsigned char *old = s->slots;
-    size_t first = min_size(s->count, s->cap - s->head);
-    if (first > 0)
-        memcpy(fresh, old + s->head * slot, first * slot);
-    if (s->count > first)
-        memcpy(fresh + first * slot, old, (s->count - first) * slot);
-    tpi_free(s->slots);
-    s->slots = fresh;
-    s->cap = cap;
-    s->head = 0;
-    return 0;
-}
-
-/* Room for `need` items in all (see store_grow). */
-static int store_reserve(tpi_qstore *s, size_t slot, size_t need,
-                         size_t limit)
-{
-    return need <= s->cap ? 0 : store_grow(s, slot, need, limit);
-}
-
-/* Index of the i-th item of a ring, counting from head (i < cap). */
-static size_t ring_index(const tpi_qstore *s, size_t i)
-{
-    return (s->head + i) & (s->cap - 1);
-}
-
-static bool slot_before(const tpi_qslot *a, const tpi_qslot *b)
-{
-    return a->prio < b->prio || (a->prio == b->prio && a->seq < b->seq);
-}
-
-/* Adds one item to a heap that has room. */
-static void heap_push(tpi_qstore *s, void *item, int prio, uint64_t seq)
-{
-    /* Sift up, moving parents down into the hole rather than swapping. */
-    tpi_qslot *heap = s->slots;
-    tpi_qslot in = {item, seq, prio};
-    size_t hole = s->count++;
-    while (hole > 0) {
-        size_t parent = (hole - 1) / 2;
-        if (!slot_before(&in, &heap[parent]))
-            break;
-        heap[hole] = heap[parent];
-        hole = parent;
-    }
-    heap[hole] = in;
-}
-
-/* Removes the smallest entry of a heap that is not empty. */
-static tpi_qslot heap_pop(tpi_qstore *s)
-{
-    /* Take the root, then sift the last entry down from the root's hole. */
-    tpi_qslot *heap = s->slots;
-    tpi_qslot top = heap[0];
-    size_t n = --s->count;
-    if (n > 0) {
-        tpi_qslot last = heap[n];
-        size_t hole = 0;
-        for (;;) {
-            size_t child = 2 * hole + 1;
-            if (child >= n)
-                break;
-            if (child + 1 < n && slot_before(&heap[child + 1], &heap[child]))
-                child++;
-            if (!slot_before(&heap[child], &last))
-                break;
-            heap[hole] = heap[child];
-            hole = child;
-        }
-        heap[hole] = last;
-    }
-    return top;
-}
-
-/* Adds one item; the store has room (store_reserve).  *seq numbers the
- * puts of a PRIORITY queue (unused by the other orders). */
-static void store_push(tpi_qstore *s, tp_queue_order order, void *item,
-                       int prio, uint64_t *seq)
-{
-    if (order == TP_QUEUE_PRIORITY) {
-        heap_push(s, item, prio, (*seq)++);
-        return;
-    }
-    ((void **)s->slots)[ring_index(s, s->count)] = item;
-    s->count++;
-}
-
-/* Removes the next item in the queue's order; the store is not empty.
- * Stores its priority in *prio (0 for FIFO and LIFO) if prio is not NULL.
- * Small enough to inline: the heap's work is in heap_pop. */
-static inline void *store_pop(tpi_qstore *s, tp_queue_order order, int *prio)
-{
-    void **ring = s->slots;
-    void *item;
-    int p = 0;
-    if (order == TP_QUEUE_FIFO) {
-        item = ring[s->head];
-        s->head = (s->head + 1) & (s->cap - 1);
-        s->count--;
-    } else if (order == TP_QUEUE_LIFO) {
-        item = ring[ring_index(s, --s->count)];
-    } else {
-        tpi_qslot top = heap_pop(s);
-        item = top.item;
-        p = top.prio;
-    }
-    if (prio != NULL)
-        *prio = p;
-    return item;
-}
-
-/* Hands every item of a detached store to drop (if any), in get order, then
- * frees the store's memory. */
-static void store_drain(tpi_qstore *s, tp_queue_order order,
-                        tp_queue_drop_fn drop, void *ctx)
-{
-    if (drop != NULL) {
-        while (s->count > 0)
-            drop(store_pop(s, order, NULL), ctx);
-    }
-    tpi_free(s->slots);
-    *s = (tpi_qstore){NULL, 0, 0, 0};
-}
+/* The line size tp_queue_create aligns a queue to. */
+#define TPI_QUEUE_ALIGN 64u
 
 /* ---- waiting and waking (lock held) ----------------------------------------- */
 
@@ -321,10 +130,10 @@ typedef struct qwait {
 
 /* Signals up to n of the threads waiting on cond that no signal is on its
  * way to yet (see "Waking only whom nobody is waking yet"). */
-static void wake(pthread_cond_t *cond, size_t waiting, size_t *woken,
+static void wake(pthread_cond_t *cond, unsigned waiting, unsigned *woken,
                  size_t n)
 {
-    size_t k = min_size(n, waiting - *woken);
+    unsigned k = (unsigned)tpi_qmin(n, waiting - *woken);
     *woken += k;
     while (k-- > 0)
         pthread_cond_signal(cond);
@@ -334,8 +143,8 @@ static void wake(pthread_cond_t *cond, size_t waiting, size_t *woken,
  * NULL for joiners, who are only ever broadcast to) once it has the lock
  * back.  Returns true if the deadline has passed.  Never called with
  * timeout 0: a poll returns before it would wait. */
-static bool wait_once(tp_queue *q, pthread_cond_t *cond, size_t *waiting,
-                      size_t *woken, qwait *w)
+static bool wait_once(tp_queue *q, pthread_cond_t *cond, unsigned *waiting,
+                      unsigned *woken, qwait *w)
 {
     if (!w->armed) {
         w->dl = tpi_deadline_after_ms(w->timeout_ms);
@@ -401,10 +210,10 @@ static int put_one(tp_queue *q, void *item, int prio, int64_t timeout_ms)
         rc = wait_for_room(q, &w);
     }
     if (rc == 0 && q->st.count == q->st.cap)
-        rc = store_grow(&q->st, slot_size(q->order), q->st.count + 1,
+        rc = tpi_qstore_grow(&q->st, tpi_qslot_size(q->order), q->st.count + 1,
                         q->capacity);
     if (rc == 0) {
-        store_push(&q->st, q->order, item, prio, &q->next_seq);
+        tpi_qstore_push(&q->st, q->order, item, prio, &q->next_seq);
         q->unfinished++;
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
         if (q->getters > q->getters_woken)
@@ -424,7 +233,7 @@ static int get_one(tp_queue *q, void **item, int *prio, int64_t timeout_ms)
         rc = wait_for_item(q, &w);
     }
     if (rc == 0) {
-        *item = store_pop(&q->st, q->order, prio);
+        *item = tpi_qstore_pop(&q->st, q->order, prio);
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
         if (q->putters > q->putters_woken)
             wake(&q->not_full, q->putters, &q->putters_woken, 1);
@@ -449,17 +258,18 @@ static int put_items(tp_queue *q, void *const *items, int prio, size_t n,
             if (rc != 0)
                 break;
         }
-        size_t k = min_size(n - put, room(q));
+        size_t k = tpi_qmin(n - put, room(q));
         if (k > SIZE_MAX - q->st.count) {
             rc = TP_ENOMEM;
             break;
         }
-        rc = store_reserve(&q->st, slot_size(q->order), q->st.count + k,
-                           q->capacity);
+        rc = tpi_qstore_reserve(&q->st, tpi_qslot_size(q->order),
+                                q->st.count + k, q->capacity);
         if (rc != 0)
             break;
         for (size_t i = 0; i < k; i++)
-            store_push(&q->st, q->order, items[put + i], prio, &q->next_seq);
+            tpi_qstore_push(&q->st, q->order, items[put + i], prio,
+                            &q->next_seq);
         q->unfinished += k;
         put += k;
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
@@ -487,9 +297,9 @@ static int get_items(tp_queue *q, void **items, int *prios, size_t max,
         rc = wait_for_item(q, &w);
     }
     if (rc == 0) {
-        k = min_size(max, q->st.count);
+        k = tpi_qmin(max, q->st.count);
         for (size_t i = 0; i < k; i++)
-            items[i] = store_pop(&q->st, q->order,
+            items[i] = tpi_qstore_pop(&q->st, q->order,
                                  prios != NULL ? &prios[i] : NULL);
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
         if (q->putters > q->putters_woken)
@@ -515,10 +325,15 @@ int tp_queue_create(tp_queue **out, tp_queue_order order, size_t capacity)
         return TP_EINVAL;
     }
 
-    /* Zero-filled: no store, no waiters, nothing unfinished, open. */
-    tp_queue *q = tpi_calloc(1, sizeof *q);
-    if (q == NULL)
+    /* Zero-filled: no store, no waiters, nothing unfinished, open.  The
+     * queue starts at the first line boundary inside its allocation. */
+    unsigned char *mem = tpi_calloc(1, sizeof(tp_queue) + TPI_QUEUE_ALIGN - 1);
+    if (mem == NULL)
         return TP_ENOMEM;
+    size_t skip = (TPI_QUEUE_ALIGN - (uintptr_t)mem % TPI_QUEUE_ALIGN) %
+                  TPI_QUEUE_ALIGN;
+    tp_queue *q = (tp_queue *)(void *)(mem + skip);
+    q->mem = mem;
     q->order = order;
     q->capacity = capacity;
     atomic_init(&q->len, 0);
@@ -542,7 +357,7 @@ fail_not_full:
 fail_not_empty:
     pthread_mutex_destroy(&q->lock);
 fail_lock:
-    tpi_free(q);
+    tpi_free(mem);
     return TP_ENOMEM;
 }
 
@@ -551,12 +366,12 @@ int tp_queue_destroy(tp_queue *q, tp_queue_drop_fn drop, void *ctx)
     if (q == NULL)
         return TP_EINVAL;
     /* No other call may be running: the store can be drained in place. */
-    store_drain(&q->st, q->order, drop, ctx);
+    tpi_qstore_drain(&q->st, q->order, drop, ctx);
     pthread_cond_destroy(&q->all_done);
     pthread_cond_destroy(&q->not_full);
     pthread_cond_destroy(&q->not_empty);
     pthread_mutex_destroy(&q->lock);
-    tpi_free(q);
+    tpi_free(q->mem);
     return 0;
 }
 
@@ -627,7 +442,7 @@ int tp_queue_peek(tp_queue *q, size_t index, void **item)
     } else {
         /* FIFO hands out from head forwards, LIFO from the end backwards. */
         size_t i = q->order == TP_QUEUE_FIFO ? index : s->count - 1 - index;
-        *item = ((void *const *)s->slots)[ring_index(s, i)];
+        *item = ((void *const *)s->slots)[tpi_qring_index(s, i)];
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -731,7 +546,7 @@ static void close_queue(tp_queue *q, bool now, tpi_qstore *taken)
         /* Discarded items will never be marked done by a consumer.  The
          * count can be lower than what was inside if task_done ran ahead
          * of the gets (Python allows that): clamp rather than wrap. */
-        q->unfinished -= min_size(q->unfinished, taken->count);
+        q->unfinished -= tpi_qmin(q->unfinished, taken->count);
     }
     if (q->getters > 0) {
         q->getters_woken = q->getters;
@@ -761,6 +576,6 @@ int tp_queue_close_now(tp_queue *q, tp_queue_drop_fn drop, void *ctx)
     tpi_qstore taken;
     close_queue(q, true, &taken);
     /* Outside the lock: drop may call back into the queue. */
-    store_drain(&taken, q->order, drop, ctx);
+    tpi_qstore_drain(&taken, q->order, drop, ctx);
     return 0;
 }
