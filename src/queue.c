@@ -210,8 +210,8 @@ static int put_one(tp_queue *q, void *item, int prio, int64_t timeout_ms)
         rc = wait_for_room(q, &w);
     }
     if (rc == 0 && q->st.count == q->st.cap)
-        rc = tpi_qstore_grow(&q->st, tpi_qslot_size(q->order), q->st.count + 1,
-                        q->capacity);
+        rc = tpi_qstore_grow(&q->st, tpi_qslot_size(q->order),
+                             q->st.count + 1, q->capacity);
     if (rc == 0) {
         tpi_qstore_push(&q->st, q->order, item, prio, &q->next_seq);
         q->unfinished++;
