@@ -11,16 +11,32 @@
  * might not be scheduled when they start).  Item i is a pointer to byte i of an array; consumers
  * add up i and i * i (mod 2^64) on their own, and the sums are checked
  * against the expected ones once the clock has stopped.  Prints
- * one JSON line, as the pool driver does: items per second and ns per item.
+ * one JSON line, as the pool driver does: items per second, ns per item,
+ * and the threads' voluntary context switches per 1000 items (each one a
+ * thread that went to sleep in the queue, on its mutex or its condition
+ * variable: the cost that ns per item hides on a loaded machine).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "qbench.h"
 
 #define Q (&bench_queue_impl)
+
+/* The calling thread's voluntary context switches so far (0 where the
+ * system cannot say per thread). */
+static uint64_t thread_sleeps(void)
+{
+#ifdef RUSAGE_THREAD
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0)
+        return (uint64_t)ru.ru_nvcsw;
+#endif
+    return 0;
+}
 
 struct qrun {
     bench_queue *q;
@@ -35,6 +51,7 @@ struct qthread {
     unsigned index;
     pthread_t thread;
     uint64_t start, end; /* when it left the start line, when it finished */
+    uint64_t sleeps;     /* voluntary context switches in between */
     uint64_t sum, sumsq; /* consumer: of the items it popped */
 };
 
@@ -45,11 +62,13 @@ static void *producer(void *vp)
     uint64_t per = r->n / r->producers;
     uint64_t first = per * t->index;
     pthread_barrier_wait(&r->start);
+    uint64_t sleeps = thread_sleeps();
     t->start = bench_now_ns();
     for (uint64_t i = first; i < first + per; i++)
         if (Q->push(r->q, r->base + i) != 0)
             bench_die("%s: push failed", Q->name);
     t->end = bench_now_ns();
+    t->sleeps = thread_sleeps() - sleeps;
     return NULL;
 }
 
@@ -59,6 +78,7 @@ static void *consumer(void *vp)
     struct qrun *r = t->run;
     uint64_t per = r->n / r->consumers, sum = 0, sumsq = 0;
     pthread_barrier_wait(&r->start);
+    uint64_t sleeps = thread_sleeps();
     t->start = bench_now_ns();
     for (uint64_t i = 0; i < per; i++) {
         char *item = Q->pop(r->q);
@@ -69,13 +89,16 @@ static void *consumer(void *vp)
         sumsq += k * k;
     }
     t->end = bench_now_ns();
+    t->sleeps = thread_sleeps() - sleeps;
     t->sum = sum;
     t->sumsq = sumsq;
     return NULL;
 }
 
-/* One pass of n items; returns its time in ns. */
-static uint64_t one_pass(unsigned producers, unsigned consumers, uint64_t n)
+/* One pass of n items; returns its time in ns, and the threads'
+ * voluntary context switches in *sleeps. */
+static uint64_t one_pass(unsigned producers, unsigned consumers, uint64_t n,
+                         uint64_t *sleeps)
 {
     struct qrun r = {.n = n, .producers = producers, .consumers = consumers};
     r.q = Q->create();
@@ -94,8 +117,10 @@ static uint64_t one_pass(unsigned producers, unsigned consumers, uint64_t n)
             bench_die("cannot start thread %u", i);
     }
     uint64_t t0 = UINT64_MAX, t1 = 0;
+    *sleeps = 0;
     for (unsigned i = 0; i < nt; i++) {
         pthread_join(ts[i].thread, NULL);
+        *sleeps += ts[i].sleeps;
         t0 = ts[i].start < t0 ? ts[i].start : t0;
         t1 = ts[i].end > t1 ? ts[i].end : t1;
     }
@@ -158,13 +183,17 @@ int main(int argc, char **argv)
     if (n == 0)
         bench_die("--n too small");
 
-    one_pass(producers, consumers, n / 10 < unit ? unit : n / 10 / unit * unit);
-    uint64_t ns = one_pass(producers, consumers, n);
+    uint64_t sleeps;
+    one_pass(producers, consumers, n / 10 < unit ? unit : n / 10 / unit * unit,
+             &sleeps);
+    uint64_t ns = one_pass(producers, consumers, n, &sleeps);
 
     printf("{\"peer\":\"%s\",\"workload\":\"queue\",\"variant\":\"%ux%u\","
            "\"threads\":%u,\"n\":%" PRIu64 ",\"metrics\":{"
-           "\"items_per_s\":%.6g,\"ns_per_item\":%.6g}}\n",
+           "\"items_per_s\":%.6g,\"ns_per_item\":%.6g,"
+           "\"sleeps_per_kitem\":%.4g}}\n",
            Q->name, producers, consumers, producers, n,
-           (double)n * 1e9 / (double)ns, (double)ns / (double)n);
+           (double)n * 1e9 / (double)ns, (double)ns / (double)n,
+           (double)sleeps * 1000.0 / (double)n);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -31,7 +31,8 @@
  *   strand.c     serial queues (tp_strand_*) run by the pool's workers
  *   fork.c       process generations across fork()
  *   parker.c     one-token sleep/wake used by every blocked thread
- *   queue.c      the public blocking queue (independent of the pool)
+ *   queue.c      the public blocking queue (independent of the pool);
+ *                its ring and priority heap in queue_store.h
  *   opts.c       option structs: defaults, reading any caller's layout
  *   alloc.c, clock.c, error.c, fence.h   allocator, deadlines, errors,
  *                    the seq_cst fence (visible to ThreadSanitizer)

@@ -1,23 +1,15 @@
 /*
  * queue.c - the public blocking queue (tp_queue_*, see tpool_queue.h).
  *
- * Storage
- * -------
- * The items of a queue live in one array, the store, so that put and get
- * allocate nothing once the queue has reached its working size:
- *  - FIFO and LIFO: a ring of `void *`.  The items sit at head, head+1, ...
- *    (wrapping at cap); a put appends after the last one, FIFO takes from
- *    head and LIFO from the end, so the two orders share everything else.
- *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq).
- *    seq numbers the puts of the queue; a heap alone is not stable, the key
- *    makes items of equal priority come out in put order.  64 bits do not
- *    wrap in practice (585 years at one put per nanosecond).
- * A new queue owns no store: the first put allocates it, and it grows by
- * doubling (a bounded queue's never beyond its capacity, so a huge capacity
- * costs nothing until it is used).  Growth copies under the lock, amortised
- * O(1) per item; a failed allocation leaves the queue as it was.  The store
- * never shrinks, so get never allocates and cannot fail for lack of memory;
- * a queue keeps the memory of its largest size until it is destroyed.
+ * One mutex, a ring, and counted waiters: the same shape as the queue one
+ * writes by hand, kept lean enough that the features (timeouts, close,
+ * task_done/join, priorities, bounds, batches) cost the common call, a
+ * single put or get that does not wait, nothing it does not use.
+ *
+ * The items themselves live in a store (queue_store.h): a power-of-two
+ * ring for FIFO and LIFO, a stable binary heap for PRIORITY, grown by
+ * doubling under the lock, never shrunk, so that put and get allocate
+ * nothing once the queue has reached its working size.
  *
  * Lock and condition variables
  * ----------------------------
@@ -29,12 +21,34 @@
  *   not_empty   getters wait for an item (or close)
  *   not_full    putters wait for room, bounded queues only (or close)
  *   all_done    joiners wait for `unfinished` to reach 0 (or close_now)
- * The counts let the common case, nobody waiting, skip the signal entirely,
- * and let a batch wake exactly as many threads as it moved items: a put of k
- * items signals min(k, getters waiting) times, a get of k items min(k,
- * putters waiting); only close, close_now and the last task_done broadcast.
- * A signal meant for a thread already woken (it is counted until it runs)
- * is not wasted: POSIX wakes a thread still blocked, if there is one.
+ *
+ * Waking only whom nobody is waking yet
+ * -------------------------------------
+ * A waiter stays counted (getters, putters) from before its wait until it
+ * has the lock back, and beside each count is the number of signals sent
+ * to that condition variable that no waiter has yet absorbed (getters_woken,
+ * putters_woken).  The waiters a signal can still help are the difference:
+ * a put signals only if some getter is waiting with no signal on its way,
+ * and a batch of k items signals min(k, that many).  So nobody waiting
+ * costs no signal, and neither does the stream of puts that arrives while a
+ * consumer is being woken: without the second count every one of them
+ * would signal again (a system call each) for the same sleeping consumer.
+ * Every waiter, when it has the lock back, absorbs one pending signal if
+ * there is one, whether it was woken by it or by a timeout or spuriously:
+ *   woken <= waiting, always (a signal is sent only while woken < waiting,
+ *     and a waiter that leaves takes one pending signal with it)
+ *   woken <= U + S, where U counts the waiters no longer blocked (they will
+ *     reach the lock and absorb) and S the signals that will unblock a
+ *     blocked waiter: a signal sent when no counted waiter is blocked still
+ *     finds U >= waiting > woken, and every other case keeps the sum.
+ * Hence when woken == waiting, every counted waiter is awake or about to be
+ * and will look at the queue again before it sleeps: an item put then is
+ * not left behind, so skipping the signal loses no wake-up.  A waiter that
+ * absorbs a signal meant for another only makes woken smaller than it
+ * could be, which costs at worst one more signal.  close and close_now
+ * broadcast and set woken = waiting.  Joiners wait only for the last
+ * task_done or close_now, which broadcast, so they need no second count.
+ *
  * Every signal and broadcast is sent with the lock held.  Signalling after
  * unlocking was measured (bench/qdriver.c, one producer and eight consumers
  * on two cores) to be up to ten times slower: the consumers then take each
@@ -43,8 +57,12 @@
  * items by the time it has the mutex.  A batch put that must wait for room
  * signals before it waits, since the getters it wakes are what make room.
  *
- * Every wait turns its timeout into one absolute monotonic deadline and loops
- * on its predicate: spurious wake-ups, a signal won by another thread, and a
+ * Timeouts
+ * --------
+ * A call that does not wait reads no clock: its timeout becomes an absolute
+ * monotonic deadline only on the first wait, and only if it is finite
+ * (qwait).  From then on the call loops on its predicate against that one
+ * deadline: spurious wake-ups, a signal won by another thread, and a
  * timeout that raced with a signal are all handled by looking again.  The
  * predicate is checked before the deadline, so a thread that times out just
  * as an item arrives takes the item rather than leaving it to a getter that
@@ -55,6 +73,7 @@
  *   len == st.count (len is its lock-free copy)
  *   closed_now implies closed; a closed queue's count never grows
  *   getters/putters/joiners = threads between the ++ and -- around a wait
+ *   getters_woken <= getters, putters_woken <= putters
  */
 #include "tpool_queue.h"
 
@@ -66,186 +85,77 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "queue_store.h"
 
-/* A store starts with this many slots (or the capacity, if smaller). */
-#define TPI_QUEUE_MIN_SLOTS 16u
-
-/* One entry of a priority heap. */
-typedef struct tpi_qslot {
-    void *item;
-    uint64_t seq; /* put order: breaks ties between equal priorities */
-    int prio;
-} tpi_qslot;
-
-/* The items (see the top comment).  Kept apart from the queue so that
- * close_now and destroy can detach it and drain it without the lock. */
-typedef struct tpi_qstore {
-    void *slots;  /* void *[cap] (FIFO, LIFO) or tpi_qslot[cap] (PRIORITY) */
-    size_t cap;   /* slots allocated */
-    size_t head;  /* ring: index of the oldest item; heap: always 0 */
-    size_t count; /* items stored */
-} tpi_qstore;
-
+/* Laid out for the common calls: a put or a get that does not wait reads
+ * and writes only the mutex's cache line and the next one (64-byte lines,
+ * glibc's 40-byte mutex; elsewhere the layout is merely compact), which is
+ * why the queue is allocated on a line boundary (tp_queue_create) and the
+ * waiter counts are `unsigned` (they count threads). */
 struct tp_queue {
-    tp_queue_order order; /* immutable */
-    size_t capacity;      /* immutable; 0: unbounded */
-    _Atomic size_t len;   /* copy of st.count for size/empty/full */
-
-    pthread_mutex_t lock; /* guards everything below */
+    pthread_mutex_t lock;   /* guards everything below but the immutables */
+    tp_queue_order order;   /* immutable */
+    bool closed;            /* no more puts */
+    bool closed_now;        /* closed, and the items then inside discarded */
+    unsigned getters;       /* waiting on not_empty */
+    unsigned getters_woken; /* signals on not_empty not yet absorbed */
+    unsigned putters;       /* waiting on not_full */
+    unsigned putters_woken; /* signals on not_full not yet absorbed */
+    /* second line */
+    tpi_qstore st;
+    size_t capacity;        /* immutable; 0: unbounded */
+    size_t unfinished;      /* put and not yet marked done */
+    _Atomic size_t len;     /* copy of st.count for size/empty/full */
+    /* the rest: waits, PRIORITY, life cycle */
+    unsigned joiners;       /* waiting on all_done */
+    uint64_t next_seq;      /* PRIORITY: seq of the next item put */
+    void *mem;              /* the allocation q lies in (q is aligned) */
     pthread_cond_t not_empty;
     pthread_cond_t not_full;
     pthread_cond_t all_done;
-    tpi_qstore st;
-    uint64_t next_seq;   /* PRIORITY: seq of the next item put */
-    size_t unfinished;   /* put and not yet marked done */
-    size_t getters;      /* waiting on not_empty */
-    size_t putters;      /* waiting on not_full */
-    size_t joiners;      /* waiting on all_done */
-    bool closed;         /* no more puts */
-    bool closed_now;     /* closed, and the items then inside discarded */
 };
 
-static size_t min_size(size_t a, size_t b)
-{
-    return a < b ? a : b;
-}
-
-/* ---- store ---------------------------------------------------------------- */
-
-static size_t slot_size(tp_queue_order order)
-{
-    return order == TP_QUEUE_PRIORITY ? sizeof(tpi_qslot) : sizeof(void *);
-}
-
-/* Makes room for `need` items in all, growing by doubling but never beyond
- * `limit` (0: none; need <= limit).  The items keep their order; a ring is
- * unwrapped to start at 0.  Returns 0 or TP_ENOMEM, with s unchanged. */
-static int store_reserve(tpi_qstore *s, size_t slot, size_t need,
-                         size_t limit)
-{
-    if (need <= s->cap)
-        return 0;
-    size_t cap = s->cap == 0 ? TPI_QUEUE_MIN_SLOTS : s->cap;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (limit != 0 && cap > limit)
-        cap = limit;
-    if (cap > SIZE_MAX / slot)
-        return TP_ENOMEM;
-    unsigned char *fresh = tpi_malloc(cap * slot);
-    if (fresh == NULL)
-        return TP_ENOMEM;
-    /* A heap has head 0 and never wraps, so first == count for it. */
-    const unsigned char *old = s->slots;
-    size_t first = min_size(s->count, s->cap - s->head);
-    if (first > 0)
-        memcpy(fresh, old + s->head * slot, first * slot);
-    if (s->count > first)
-        memcpy(fresh + first * slot, old, (s->count - first) * slot);
-    tpi_free(s->slots);
-    s->slots = fresh;
-    s->cap = cap;
-    s->head = 0;
-    return 0;
-}
-
-/* Index of the i-th item of a ring, counting from head. */
-static size_t ring_index(const tpi_qstore *s, size_t i)
-{
-    size_t at = s->head + i; /* head < cap and i < cap: no overflow */
-    return at >= s->cap ? at - s->cap : at;
-}
-
-static bool slot_before(const tpi_qslot *a, const tpi_qslot *b)
-{
-    return a->prio < b->prio || (a->prio == b->prio && a->seq < b->seq);
-}
-
-/* Adds one item; the store has room (store_reserve). */
-static void store_push(tpi_qstore *s, tp_queue_order order, void *item,
-                       int prio, uint64_t seq)
-{
-    if (order != TP_QUEUE_PRIORITY) {
-        ((void **)s->slots)[ring_index(s, s->count)] = item;
-        s->count++;
-        return;
-    }
-    /* Sift up, moving parents down into the hole rather than swapping. */
-    tpi_qslot *heap = s->slots;
-    tpi_qslot in = {item, seq, prio};
-    size_t hole = s->count++;
-    while (hole > 0) {
-        size_t parent = (hole - 1) / 2;
-        if (!slot_before(&in, &heap[parent]))
-            break;
-        heap[hole] = heap[parent];
-        hole = parent;
-    }
-    heap[hole] = in;
-}
-
-/* Removes the next item in the queue's order; the store is not empty.
- * Stores its priority in *prio (0 for FIFO and LIFO) if prio is not NULL. */
-static void *store_pop(tpi_qstore *s, tp_queue_order order, int *prio)
-{
-    if (order != TP_QUEUE_PRIORITY) {
-        void **ring = s->slots;
-        void *item;
-        if (order == TP_QUEUE_FIFO) {
-            item = ring[s->head];
-            s->head = s->head + 1 == s->cap ? 0 : s->head + 1;
-        } else {
-            item = ring[ring_index(s, s->count - 1)];
-        }
-        s->count--;
-        if (prio != NULL)
-            *prio = 0;
-        return item;
-    }
-    /* Take the root, then sift the last entry down from the root's hole. */
-    tpi_qslot *heap = s->slots;
-    tpi_qslot top = heap[0];
-    size_t n = --s->count;
-    if (n > 0) {
-        tpi_qslot last = heap[n];
-        size_t hole = 0;
-        for (;;) {
-            size_t child = 2 * hole + 1;
-            if (child >= n)
-                break;
-            if (child + 1 < n && slot_before(&heap[child + 1], &heap[child]))
-                child++;
-            if (!slot_before(&heap[child], &last))
-                break;
-            heap[hole] = heap[child];
-            hole = child;
-        }
-        heap[hole] = last;
-    }
-    if (prio != NULL)
-        *prio = top.prio;
-    return top.item;
-}
-
-/* Hands every item of a detached store to drop (if any), in get order, then
- * frees the store's memory. */
-static void store_drain(tpi_qstore *s, tp_queue_order order,
-                        tp_queue_drop_fn drop, void *ctx)
-{
-    if (drop != NULL) {
-        while (s->count > 0)
-            drop(store_pop(s, order, NULL), ctx);
-    }
-    tpi_free(s->slots);
-    *s = (tpi_qstore){NULL, 0, 0, 0};
-}
+/* The line size tp_queue_create aligns a queue to. */
+#define TPI_QUEUE_ALIGN 64u
 
 /* ---- waiting and waking (lock held) ----------------------------------------- */
 
-static void signal_n(pthread_cond_t *cond, size_t n)
+/* A call's timeout, turned into a deadline on its first wait (see the top
+ * comment: a call that does not wait reads no clock). */
+typedef struct qwait {
+    int64_t timeout_ms;
+    bool armed; /* dl is set */
+    tpi_deadline dl;
+} qwait;
+
+/* Signals up to n of the threads waiting on cond that no signal is on its
+ * way to yet (see "Waking only whom nobody is waking yet"). */
+static void wake(pthread_cond_t *cond, unsigned waiting, unsigned *woken,
+                 size_t n)
 {
-    while (n-- > 0)
+    unsigned k = (unsigned)tpi_qmin(n, waiting - *woken);
+    *woken += k;
+    while (k-- > 0)
         pthread_cond_signal(cond);
+}
+
+/* One wait on cond, counted in *waiting; absorbs a pending signal (woken:
+ * NULL for joiners, who are only ever broadcast to) once it has the lock
+ * back.  Returns true if the deadline has passed.  Never called with
+ * timeout 0: a poll returns before it would wait. */
+static bool wait_once(tp_queue *q, pthread_cond_t *cond, unsigned *waiting,
+                      unsigned *woken, qwait *w)
+{
+    if (!w->armed) {
+        w->dl = tpi_deadline_after_ms(w->timeout_ms);
+        w->armed = true;
+    }
+    (*waiting)++;
+    bool expired = tpi_cond_wait(cond, &q->lock, &w->dl) != 0;
+    (*waiting)--;
+    if (woken != NULL && *woken > 0)
+        (*woken)--;
+    return expired;
 }
 
 static size_t room(const tp_queue *q)
@@ -254,27 +164,27 @@ static size_t room(const tp_queue *q)
 }
 
 /* Waits until the queue holds an item.  Returns 0 (st.count > 0),
- * TP_ESHUTDOWN (closed and empty) or TP_EEMPTY (deadline passed). */
-static int wait_for_item(tp_queue *q, const tpi_deadline *dl)
+ * TP_ESHUTDOWN (closed and empty) or TP_EEMPTY (no wait allowed, or the
+ * deadline passed). */
+static int wait_for_item(tp_queue *q, qwait *w)
 {
-    bool expired = false;
+    bool expired = w->timeout_ms == 0;
     while (q->st.count == 0) {
         if (q->closed)
             return TP_ESHUTDOWN;
         if (expired)
             return TP_EEMPTY;
-        q->getters++;
-        expired = tpi_cond_wait(&q->not_empty, &q->lock, dl) != 0;
-        q->getters--;
+        expired = wait_once(q, &q->not_empty, &q->getters, &q->getters_woken,
+                            w);
     }
     return 0;
 }
 
 /* Waits until the queue is open and has room for at least one item.
  * Returns 0, TP_ESHUTDOWN or TP_EFULL. */
-static int wait_for_room(tp_queue *q, const tpi_deadline *dl)
+static int wait_for_room(tp_queue *q, qwait *w)
 {
-    bool expired = false;
+    bool expired = w->timeout_ms == 0;
     for (;;) {
         if (q->closed)
             return TP_ESHUTDOWN;
@@ -282,68 +192,118 @@ static int wait_for_room(tp_queue *q, const tpi_deadline *dl)
             return 0;
         if (expired)
             return TP_EFULL;
-        q->putters++;
-        expired = tpi_cond_wait(&q->not_full, &q->lock, dl) != 0;
-        q->putters--;
+        expired = wait_once(q, &q->not_full, &q->putters, &q->putters_woken,
+                            w);
     }
 }
 
 /* ---- put and get ------------------------------------------------------------ */
 
-/* The one put path: puts items[0 .. n-1] with priority prio; *done receives
- * how many went in.  Arguments have been checked. */
+/* A put of one item, the common call: put_items with n = 1, written out
+ * so that its critical section is as short as the hand-written queue's. */
+static int put_one(tp_queue *q, void *item, int prio, int64_t timeout_ms)
+{
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->closed || room(q) == 0) {
+        qwait w = {.timeout_ms = timeout_ms};
+        rc = wait_for_room(q, &w);
+    }
+    if (rc == 0 && q->st.count == q->st.cap)
+        rc = tpi_qstore_grow(&q->st, tpi_qslot_size(q->order),
+                             q->st.count + 1, q->capacity);
+    if (rc == 0) {
+        tpi_qstore_push(&q->st, q->order, item, prio, &q->next_seq);
+        q->unfinished++;
+        atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
+        if (q->getters > q->getters_woken)
+            wake(&q->not_empty, q->getters, &q->getters_woken, 1);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+/* A get of one item: get_items with max = 1, written out as put_one. */
+static int get_one(tp_queue *q, void **item, int *prio, int64_t timeout_ms)
+{
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->st.count == 0) {
+        qwait w = {.timeout_ms = timeout_ms};
+        rc = wait_for_item(q, &w);
+    }
+    if (rc == 0) {
+        *item = tpi_qstore_pop(&q->st, q->order, prio);
+        atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
+        if (q->putters > q->putters_woken)
+            wake(&q->not_full, q->putters, &q->putters_woken, 1);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+/* The batch put path: puts items[0 .. n-1] (n >= 1) with priority prio;
+ * *done receives how many went in.  Arguments have been checked. */
 static int put_items(tp_queue *q, void *const *items, int prio, size_t n,
                      int64_t timeout_ms, size_t *done)
 {
-    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
-    size_t slot = slot_size(q->order);
+    qwait w = {.timeout_ms = timeout_ms};
     size_t put = 0;
     int rc = 0;
 
     pthread_mutex_lock(&q->lock);
-    while (put < n) {
-        rc = wait_for_room(q, &dl);
-        if (rc != 0)
-            break;
-        size_t k = min_size(n - put, room(q));
+    do {
+        if (q->closed || room(q) == 0) {
+            rc = wait_for_room(q, &w);
+            if (rc != 0)
+                break;
+        }
+        size_t k = tpi_qmin(n - put, room(q));
         if (k > SIZE_MAX - q->st.count) {
             rc = TP_ENOMEM;
             break;
         }
-        rc = store_reserve(&q->st, slot, q->st.count + k, q->capacity);
+        rc = tpi_qstore_reserve(&q->st, tpi_qslot_size(q->order),
+                                q->st.count + k, q->capacity);
         if (rc != 0)
             break;
         for (size_t i = 0; i < k; i++)
-            store_push(&q->st, q->order, items[put + i], prio, q->next_seq++);
+            tpi_qstore_push(&q->st, q->order, items[put + i], prio,
+                            &q->next_seq);
         q->unfinished += k;
         put += k;
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
         /* Now, not at the end: if this batch must wait for room, the
          * getters woken here are what will make it. */
-        signal_n(&q->not_empty, min_size(k, q->getters));
-    }
+        if (q->getters > q->getters_woken)
+            wake(&q->not_empty, q->getters, &q->getters_woken, k);
+    } while (put < n);
     pthread_mutex_unlock(&q->lock);
     *done = put;
     return rc;
 }
 
-/* The one get path: takes up to max items into items[] (and their
- * priorities into prios[] unless NULL); *got receives how many. */
+/* The batch get path: takes up to max items (max >= 1) into items[] (and
+ * their priorities into prios[] unless NULL); *got receives how many. */
 static int get_items(tp_queue *q, void **items, int *prios, size_t max,
                      int64_t timeout_ms, size_t *got)
 {
-    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
     size_t k = 0;
+    int rc = 0;
 
     pthread_mutex_lock(&q->lock);
-    int rc = wait_for_item(q, &dl);
+    if (q->st.count == 0) {
+        qwait w = {.timeout_ms = timeout_ms};
+        rc = wait_for_item(q, &w);
+    }
     if (rc == 0) {
-        k = min_size(max, q->st.count);
+        k = tpi_qmin(max, q->st.count);
         for (size_t i = 0; i < k; i++)
-            items[i] = store_pop(&q->st, q->order,
+            items[i] = tpi_qstore_pop(&q->st, q->order,
                                  prios != NULL ? &prios[i] : NULL);
         atomic_store_explicit(&q->len, q->st.count, memory_order_relaxed);
-        signal_n(&q->not_full, min_size(k, q->putters));
+        if (q->putters > q->putters_woken)
+            wake(&q->not_full, q->putters, &q->putters_woken, k);
     }
     pthread_mutex_unlock(&q->lock);
     *got = k;
@@ -365,10 +325,15 @@ int tp_queue_create(tp_queue **out, tp_queue_order order, size_t capacity)
         return TP_EINVAL;
     }
 
-    /* Zero-filled: no store, no waiters, nothing unfinished, open. */
-    tp_queue *q = tpi_calloc(1, sizeof *q);
-    if (q == NULL)
+    /* Zero-filled: no store, no waiters, nothing unfinished, open.  The
+     * queue starts at the first line boundary inside its allocation. */
+    unsigned char *mem = tpi_calloc(1, sizeof(tp_queue) + TPI_QUEUE_ALIGN - 1);
+    if (mem == NULL)
         return TP_ENOMEM;
+    size_t skip = (TPI_QUEUE_ALIGN - (uintptr_t)mem % TPI_QUEUE_ALIGN) %
+                  TPI_QUEUE_ALIGN;
+    tp_queue *q = (tp_queue *)(void *)(mem + skip);
+    q->mem = mem;
     q->order = order;
     q->capacity = capacity;
     atomic_init(&q->len, 0);
@@ -392,7 +357,7 @@ fail_not_full:
 fail_not_empty:
     pthread_mutex_destroy(&q->lock);
 fail_lock:
-    tpi_free(q);
+    tpi_free(mem);
     return TP_ENOMEM;
 }
 
@@ -401,12 +366,12 @@ int tp_queue_destroy(tp_queue *q, tp_queue_drop_fn drop, void *ctx)
     if (q == NULL)
         return TP_EINVAL;
     /* No other call may be running: the store can be drained in place. */
-    store_drain(&q->st, q->order, drop, ctx);
+    tpi_qstore_drain(&q->st, q->order, drop, ctx);
     pthread_cond_destroy(&q->all_done);
     pthread_cond_destroy(&q->not_full);
     pthread_cond_destroy(&q->not_empty);
     pthread_mutex_destroy(&q->lock);
-    tpi_free(q);
+    tpi_free(q->mem);
     return 0;
 }
 
@@ -414,16 +379,14 @@ int tp_queue_put(tp_queue *q, void *item, int64_t timeout_ms)
 {
     if (q == NULL)
         return TP_EINVAL;
-    size_t put;
-    return put_items(q, &item, 0, 1, timeout_ms, &put);
+    return put_one(q, item, 0, timeout_ms);
 }
 
 int tp_queue_put_prio(tp_queue *q, void *item, int prio, int64_t timeout_ms)
 {
     if (q == NULL || q->order != TP_QUEUE_PRIORITY)
         return TP_EINVAL;
-    size_t put;
-    return put_items(q, &item, prio, 1, timeout_ms, &put);
+    return put_one(q, item, prio, timeout_ms);
 }
 
 int tp_queue_put_batch(tp_queue *q, void *const *items, size_t n,
@@ -444,16 +407,14 @@ int tp_queue_get(tp_queue *q, void **item, int64_t timeout_ms)
 {
     if (q == NULL || item == NULL)
         return TP_EINVAL;
-    size_t got;
-    return get_items(q, item, NULL, 1, timeout_ms, &got);
+    return get_one(q, item, NULL, timeout_ms);
 }
 
 int tp_queue_get_prio(tp_queue *q, void **item, int *prio, int64_t timeout_ms)
 {
     if (q == NULL || item == NULL || q->order != TP_QUEUE_PRIORITY)
         return TP_EINVAL;
-    size_t got;
-    return get_items(q, item, prio, 1, timeout_ms, &got);
+    return get_one(q, item, prio, timeout_ms);
 }
 
 int tp_queue_get_batch(tp_queue *q, void **items, size_t max,
@@ -481,7 +442,7 @@ int tp_queue_peek(tp_queue *q, size_t index, void **item)
     } else {
         /* FIFO hands out from head forwards, LIFO from the end backwards. */
         size_t i = q->order == TP_QUEUE_FIFO ? index : s->count - 1 - index;
-        *item = ((void *const *)s->slots)[ring_index(s, i)];
+        *item = ((void *const *)s->slots)[tpi_qring_index(s, i)];
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -550,8 +511,8 @@ int tp_queue_join(tp_queue *q, int64_t timeout_ms)
 {
     if (q == NULL)
         return TP_EINVAL;
-    tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
-    bool expired = false;
+    qwait w = {.timeout_ms = timeout_ms};
+    bool expired = timeout_ms == 0;
     int rc = 0;
     pthread_mutex_lock(&q->lock);
     while (q->unfinished > 0) {
@@ -563,9 +524,7 @@ int tp_queue_join(tp_queue *q, int64_t timeout_ms)
             rc = TP_ETIMEDOUT;
             break;
         }
-        q->joiners++;
-        expired = tpi_cond_wait(&q->all_done, &q->lock, &dl) != 0;
-        q->joiners--;
+        expired = wait_once(q, &q->all_done, &q->joiners, NULL, &w);
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -587,12 +546,16 @@ static void close_queue(tp_queue *q, bool now, tpi_qstore *taken)
         /* Discarded items will never be marked done by a consumer.  The
          * count can be lower than what was inside if task_done ran ahead
          * of the gets (Python allows that): clamp rather than wrap. */
-        q->unfinished -= min_size(q->unfinished, taken->count);
+        q->unfinished -= tpi_qmin(q->unfinished, taken->count);
     }
-    if (q->getters > 0)
+    if (q->getters > 0) {
+        q->getters_woken = q->getters;
         pthread_cond_broadcast(&q->not_empty);
-    if (q->putters > 0)
+    }
+    if (q->putters > 0) {
+        q->putters_woken = q->putters;
         pthread_cond_broadcast(&q->not_full);
+    }
     if (now && q->joiners > 0)
         pthread_cond_broadcast(&q->all_done);
     pthread_mutex_unlock(&q->lock);
@@ -613,6 +576,6 @@ int tp_queue_close_now(tp_queue *q, tp_queue_drop_fn drop, void *ctx)
     tpi_qstore taken;
     close_queue(q, true, &taken);
     /* Outside the lock: drop may call back into the queue. */
-    store_drain(&taken, q->order, drop, ctx);
+    tpi_qstore_drain(&taken, q->order, drop, ctx);
     return 0;
 }

@@ -261,6 +261,131 @@ TEST(fifo_order)
     CHECK_OK(tp_queue_destroy(q, NULL, NULL));
 }
 
+/* A bounded queue's ring is the power of two above its capacity (8 slots
+ * for 5 items): head wraps long before the ring is full, and batches and
+ * peeks cross the wrap.  Order, the bound and peek must all hold. */
+TEST(bounded_ring_wraps_in_order)
+{
+    enum { CAP = 5 };
+    tp_queue *q = make(TP_QUEUE_FIFO, CAP);
+    void *item, *batch[CAP], *out[CAP];
+    uintptr_t next_in = 0, next_out = 0;
+    size_t n;
+    for (int round = 0; round < 40; round++) {
+        /* Fill to the bound, with a batch every other round. */
+        size_t room = CAP - (next_in - next_out);
+        if (round % 2 == 0) {
+            for (size_t i = 0; i < room; i++)
+                batch[i] = iv(next_in + i);
+            CHECK_OK(tp_queue_put_batch(q, batch, room, 0, &n));
+            CHECK_EQ(n, room);
+            next_in += room;
+        } else {
+            for (size_t i = 0; i < room; i++)
+                CHECK_OK(tp_queue_put(q, iv(next_in++), 0));
+        }
+        CHECK_EQ(tp_queue_put(q, iv(999), 0), TP_EFULL);
+        CHECK_EQ(tp_queue_full(q), 1);
+        for (size_t i = 0; i < CAP; i++) {
+            CHECK_OK(tp_queue_peek(q, i, &item));
+            CHECK_EQ(vi(item), next_out + i);
+        }
+        /* Take 1 to 4, alternately one by one and in a batch. */
+        size_t take = 1 + (size_t)round % 4;
+        if (round % 3 == 0) {
+            CHECK_OK(tp_queue_get_batch(q, out, take, 0, &n));
+            CHECK_EQ(n, take);
+            for (size_t i = 0; i < take; i++)
+                CHECK_EQ(vi(out[i]), next_out++);
+        } else {
+            for (size_t i = 0; i < take; i++) {
+                CHECK_OK(tp_queue_get(q, &item, 0));
+                CHECK_EQ(vi(item), next_out++);
+            }
+        }
+    }
+    CHECK_OK(tp_queue_get_batch(q, out, CAP, 0, &n));
+    CHECK_EQ(n, next_in - next_out);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ(vi(out[i]), next_out++);
+    CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+
+    /* A bound between two powers of two: the ring grows to 128 slots while
+     * wrapped, and stops taking items at 100. */
+    q = make(TP_QUEUE_FIFO, 100);
+    for (uintptr_t i = 0; i < 10; i++)
+        CHECK_OK(tp_queue_put(q, iv(i), 0));
+    for (uintptr_t i = 0; i < 10; i++) {
+        CHECK_OK(tp_queue_get(q, &item, 0));
+        CHECK_EQ(vi(item), i);
+    }
+    for (uintptr_t i = 10; i < 110; i++)
+        CHECK_OK(tp_queue_put(q, iv(i), 0));
+    CHECK_EQ(tp_queue_put(q, iv(999), 0), TP_EFULL);
+    CHECK_EQ(tp_queue_size(q), 100);
+    for (uintptr_t i = 10; i < 110; i++) {
+        CHECK_OK(tp_queue_get(q, &item, 0));
+        CHECK_EQ(vi(item), i);
+    }
+    CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+
+    /* Capacity 1, LIFO: a one-slot ring. */
+    q = make(TP_QUEUE_LIFO, 1);
+    for (uintptr_t i = 0; i < 20; i++) {
+        CHECK_OK(tp_queue_put(q, iv(i), 0));
+        CHECK_EQ(tp_queue_put(q, iv(999), 0), TP_EFULL);
+        CHECK_OK(tp_queue_get(q, &item, 0));
+        CHECK_EQ(vi(item), i);
+    }
+    CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+}
+
+/* Equal priorities keep put order while the heap grows and while items of
+ * other priorities come and go around them. */
+TEST(priority_ties_in_order_across_growth)
+{
+    tp_queue *q = make(TP_QUEUE_PRIORITY, 0);
+    void *item;
+    int prio;
+    uintptr_t next_in = 0, next_out = 0;
+    for (int round = 0; round < 8; round++) {
+        /* 3 levels per round: -1 and 1 around the level under test, 0. */
+        for (int i = 0; i < 5 + 9 * round; i++) {
+            CHECK_OK(tp_queue_put_prio(q, iv(100000 + (uintptr_t)i), 1, 0));
+            CHECK_OK(tp_queue_put_prio(q, iv(next_in++), 0, 0));
+            CHECK_OK(tp_queue_put_prio(q, iv(200000 + (uintptr_t)i), -1, 0));
+        }
+        /* The -1s first, in put order, then the 0s: take some of them. */
+        for (int i = 0; i < 5 + 9 * round; i++) {
+            CHECK_OK(tp_queue_get_prio(q, &item, &prio, 0));
+            CHECK_EQ(prio, -1);
+            CHECK_EQ(vi(item), 200000 + (uintptr_t)i);
+        }
+        for (int i = 0; i < 3 + 4 * round; i++) {
+            CHECK_OK(tp_queue_get_prio(q, &item, &prio, 0));
+            CHECK_EQ(prio, 0);
+            CHECK_EQ(vi(item), next_out++);
+        }
+    }
+    while (next_out < next_in) {
+        CHECK_OK(tp_queue_get_prio(q, &item, &prio, 0));
+        CHECK_EQ(prio, 0);
+        CHECK_EQ(vi(item), next_out++);
+    }
+    /* Only the 1s are left, each round's in put order after the last's. */
+    size_t ones = 0;
+    uintptr_t last = 0;
+    while (tp_queue_get_prio(q, &item, &prio, 0) == 0) {
+        CHECK_EQ(prio, 1);
+        if (vi(item) != 100000)
+            CHECK(vi(item) == last + 1);
+        last = vi(item);
+        ones++;
+    }
+    CHECK_EQ(ones, next_in);
+    CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+}
+
 TEST(lifo_order)
 {
     tp_queue *q = make(TP_QUEUE_LIFO, 0);
@@ -548,6 +673,128 @@ TEST(batch_get_wakes_one_putter_per_item)
     CHECK_OK(tp_queue_destroy(q, NULL, NULL));
 }
 
+/* Two puts in a row with two getters asleep: the second put must wake the
+ * second getter although the first one, signalled by the first put, may
+ * not have run yet (a put skips only the getters a signal is already on
+ * its way to, never a sleeping one).  Repeated to meet both orders. */
+TEST(puts_in_a_row_wake_a_getter_each)
+{
+    const int rounds = UNDER_SANITIZER ? 50 : 200;
+    for (int r = 0; r < rounds; r++) {
+        tp_queue *q = make(TP_QUEUE_FIFO, 0);
+        call c[2] = {0};
+        call_start(&c[0], q, CALL_GET, -1);
+        call_start(&c[1], q, CALL_GET, -1);
+        await_waiters(q, 2, 0, 0);
+        CHECK_OK(tp_queue_put(q, iv(1), 0));
+        CHECK_OK(tp_queue_put(q, iv(2), 0));
+        await_waiters(q, 0, 0, 0); /* both woke */
+        join_thread(c[0].thread);
+        join_thread(c[1].thread);
+        CHECK_OK(c[0].rc);
+        CHECK_OK(c[1].rc);
+        CHECK_EQ(vi(c[0].items[0]) | vi(c[1].items[0]), 3);
+        CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+    }
+}
+
+/* A batch of fewer items than getters wakes as many getters as items; the
+ * others go on waiting, and the next put wakes one of them. */
+TEST(batch_put_leaves_the_other_getters_waiting)
+{
+    enum { G = 3 };
+    tp_queue *q = make(TP_QUEUE_FIFO, 0);
+    call c[G] = {0};
+    for (int i = 0; i < G; i++)
+        call_start(&c[i], q, CALL_GET, -1);
+    await_waiters(q, G, 0, 0);
+    void *items[2] = {iv(1), iv(2)};
+    CHECK_OK(tp_queue_put_batch(q, items, 2, 0, NULL));
+    await_waiters(q, 1, 0, 0);
+    CHECK_OK(tp_queue_put(q, iv(4), 0));
+    await_waiters(q, 0, 0, 0);
+    uintptr_t mask = 0;
+    for (int i = 0; i < G; i++) {
+        join_thread(c[i].thread);
+        CHECK_OK(c[i].rc);
+        mask |= vi(c[i].items[0]);
+    }
+    CHECK_EQ(mask, 7);
+    CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+}
+
+/* A timed getter beside one that waits for ever, with the item put around
+ * the moment the timed one gives up: whichever takes it, the other must
+ * still be woken by the next put.  A getter that times out just as it is
+ * signalled takes the signal with it; were the queue still to count that
+ * signal as on its way, it would never signal the getter left asleep. */
+TEST(timed_getter_beside_a_waiting_one)
+{
+    const int rounds = UNDER_SANITIZER ? 60 : 300;
+    int timed_got = 0, timed_out = 0;
+    for (int r = 0; r < rounds; r++) {
+        tp_queue *q = make(TP_QUEUE_FIFO, 0);
+        call waiting = {0}, timed = {0};
+        call_start(&waiting, q, CALL_GET, -1);
+        await_waiters(q, 1, 0, 0);
+        call_start(&timed, q, CALL_GET, 1);
+        /* From at once to past the 1 ms timeout, in 50 us steps. */
+        struct timespec d = {0, (long)(r % 30) * 50000L};
+        nanosleep(&d, NULL);
+        CHECK_OK(tp_queue_put(q, iv(1), 0));
+        join_thread(timed.thread);
+        if (timed.rc == 0) {
+            CHECK_EQ(vi(timed.items[0]), 1);
+            timed_got++;
+            CHECK_OK(tp_queue_put(q, iv(2), 0));
+        } else {
+            CHECK_EQ(timed.rc, TP_EEMPTY);
+            timed_out++;
+        }
+        await_waiters(q, 0, 0, 0); /* the waiting getter woke */
+        join_thread(waiting.thread);
+        CHECK_OK(waiting.rc);
+        CHECK_EQ(vi(waiting.items[0]), timed.rc == 0 ? 2 : 1);
+        CHECK_EQ(tp_queue_size(q), 0);
+        CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+    }
+    CHECK_EQ(timed_got + timed_out, rounds);
+}
+
+/* The same for putters on a full queue: a timed putter and one that waits
+ * for ever, room made around the timed one's deadline. */
+TEST(timed_putter_beside_a_waiting_one)
+{
+    const int rounds = UNDER_SANITIZER ? 60 : 300;
+    for (int r = 0; r < rounds; r++) {
+        tp_queue *q = make(TP_QUEUE_FIFO, 1);
+        void *item;
+        CHECK_OK(tp_queue_put(q, iv(1), 0));
+        call waiting = {.items = {iv(2)}}, timed = {.items = {iv(3)}};
+        call_start(&waiting, q, CALL_PUT, -1);
+        await_waiters(q, 0, 1, 0);
+        call_start(&timed, q, CALL_PUT, 1);
+        struct timespec d = {0, (long)(r % 30) * 50000L};
+        nanosleep(&d, NULL);
+        CHECK_OK(tp_queue_get(q, &item, 0));
+        CHECK_EQ(vi(item), 1);
+        join_thread(timed.thread);
+        if (timed.rc == 0) {
+            /* The timed putter took the room: make more for the other. */
+            CHECK_OK(tp_queue_get(q, &item, -1));
+            CHECK_EQ(vi(item), 3);
+        } else {
+            CHECK_EQ(timed.rc, TP_EFULL);
+        }
+        await_waiters(q, 0, 0, 0); /* the waiting putter woke */
+        join_thread(waiting.thread);
+        CHECK_OK(waiting.rc);
+        CHECK_OK(tp_queue_get(q, &item, 0));
+        CHECK_EQ(vi(item), 2);
+        CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+    }
+}
+
 /* A consumer that takes `n` items with plain gets and checks their order. */
 typedef struct drain_arg {
     tp_queue *q;
@@ -625,6 +872,39 @@ TEST(close_wakes_blocked_getters)
     CHECK_EQ(st.closed_now, 0);
     CHECK_EQ(st.getters, 0);
     CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+}
+
+/* A close that comes while a put's signal is still on its way to one
+ * getter wakes all the others too: one returns the item, the rest
+ * TP_ESHUTDOWN. */
+TEST(close_wakes_every_getter_after_a_put)
+{
+    enum { G = 4 };
+    const int rounds = UNDER_SANITIZER ? 20 : 100;
+    for (int r = 0; r < rounds; r++) {
+        tp_queue *q = make(TP_QUEUE_FIFO, 0);
+        call c[G] = {0};
+        for (int i = 0; i < G; i++)
+            call_start(&c[i], q, CALL_GET, -1);
+        await_waiters(q, G, 0, 0);
+        CHECK_OK(tp_queue_put(q, iv(7), 0));
+        CHECK_OK(tp_queue_close(q));
+        await_waiters(q, 0, 0, 0); /* every blocked call woke */
+        int got = 0, shut = 0;
+        for (int i = 0; i < G; i++) {
+            join_thread(c[i].thread);
+            if (c[i].rc == 0) {
+                CHECK_EQ(vi(c[i].items[0]), 7);
+                got++;
+            } else {
+                CHECK_EQ(c[i].rc, TP_ESHUTDOWN);
+                shut++;
+            }
+        }
+        CHECK_EQ(got, 1);
+        CHECK_EQ(shut, G - 1);
+        CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+    }
 }
 
 TEST(close_wakes_blocked_putters)
@@ -1233,8 +1513,10 @@ TEST_MAIN(
     TEST_ENTRY(bad_arguments)
     TEST_ENTRY(state_queries)
     TEST_ENTRY(fifo_order)
+    TEST_ENTRY(bounded_ring_wraps_in_order)
     TEST_ENTRY(lifo_order)
     TEST_ENTRY(priority_order_is_stable)
+    TEST_ENTRY(priority_ties_in_order_across_growth)
     TEST_ENTRY(peek)
     TEST_ENTRY(null_items)
     TEST_ENTRY(poll_forms)
@@ -1243,9 +1525,14 @@ TEST_MAIN(
     TEST_ENTRY(get_blocks_until_item)
     TEST_ENTRY(batch_put_wakes_one_getter_per_item)
     TEST_ENTRY(batch_get_wakes_one_putter_per_item)
+    TEST_ENTRY(puts_in_a_row_wake_a_getter_each)
+    TEST_ENTRY(batch_put_leaves_the_other_getters_waiting)
+    TEST_ENTRY(timed_getter_beside_a_waiting_one)
+    TEST_ENTRY(timed_putter_beside_a_waiting_one)
     TEST_ENTRY(batch_put_larger_than_capacity)
     TEST_ENTRY(get_batch_waits_for_first_item)
     TEST_ENTRY(close_wakes_blocked_getters)
+    TEST_ENTRY(close_wakes_every_getter_after_a_put)
     TEST_ENTRY(close_wakes_blocked_putters)
     TEST_ENTRY(get_drains_after_close)
     TEST_ENTRY(close_now_hands_back_every_item)
