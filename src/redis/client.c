@@ -507,6 +507,8 @@ down:
 static void *sender_main(void *arg)
 {
     tp_redis_client *c = arg;
+    tpr_sigpipe sp;
+    tpr_sigpipe_block(&sp); /* for the thread's whole life */
     bool *known = NULL; /* streams whose group exists, this connection */
     size_t nknown = 0;
     send_batch b;
@@ -637,6 +639,8 @@ static void settle_one(tp_redis_client *c, const redisReply *fields)
 static void *receiver_main(void *arg)
 {
     tp_redis_client *c = arg;
+    tpr_sigpipe sp;
+    tpr_sigpipe_block(&sp); /* for the thread's whole life */
     char last[72] = "0-0";
     bool trim = false;
     for (;;) {
@@ -755,9 +759,12 @@ int tp_redis_client_create(tp_redis_client **out,
     if (tpr_conn_init(&c->recv_conn) != 0)
         goto fail_conn2;
     /* Connect both now, so that a wrong address or password shows here. */
+    tpr_sigpipe sp;
+    tpr_sigpipe_block(&sp);
     rc = tpr_conn_ensure(&c->send_conn, &c->ep, SEND_TIMEOUT_MS);
     if (rc == 0)
         rc = tpr_conn_ensure(&c->recv_conn, &c->ep, RECV_TIMEOUT_MS);
+    tpr_sigpipe_restore(&sp);
     if (rc != 0)
         goto fail_connect;
     atomic_init(&c->sender_up, true);

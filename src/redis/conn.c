@@ -96,6 +96,35 @@ void tpr_default_name(char *buf, size_t size)
     snprintf(buf, size, "%s-%ld-%06lx", host, (long)getpid(), r);
 }
 
+void tpr_sigpipe_block(tpr_sigpipe *s)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigemptyset(&pending);
+    s->was_pending = sigpending(&pending) == 0 &&
+                     sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe, &s->old);
+}
+
+void tpr_sigpipe_restore(const tpr_sigpipe *s)
+{
+    if (sigismember(&s->old, SIGPIPE) == 1)
+        return; /* the caller blocks it anyway: leave it as it was */
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigemptyset(&pending);
+    if (!s->was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE) == 1) {
+        /* Ours: take it before it can be delivered. */
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
+
 int64_t tpr_wall_ms(void)
 {
     struct timespec ts;

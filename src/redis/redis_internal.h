@@ -41,6 +41,7 @@
 
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,6 +124,20 @@ int64_t tpr_backoff_next(int64_t prev_ms);
 bool tpr_name_ok(const char *s, size_t max, const char *extra);
 /* HOST-PID-RANDOM into buf (TPR_NAME_MAX + 1 bytes). */
 void tpr_default_name(char *buf, size_t size);
+
+/* Writing to a socket whose peer has gone raises SIGPIPE, which would
+ * kill the process; the module must not, and must not change the
+ * process's signal dispositions either.  So every thread that does I/O
+ * blocks SIGPIPE while it does (a write then fails with EPIPE instead):
+ * the module's own threads for their whole life, a caller's thread for the
+ * duration of the call.  tpr_sigpipe_restore() discards a SIGPIPE raised
+ * meanwhile before restoring the caller's mask. */
+typedef struct tpr_sigpipe {
+    sigset_t old;
+    bool was_pending;
+} tpr_sigpipe;
+void tpr_sigpipe_block(tpr_sigpipe *s);
+void tpr_sigpipe_restore(const tpr_sigpipe *s);
 
 int64_t tpr_wall_ms(void); /* CLOCK_REALTIME */
 int64_t tpr_mono_ms(void); /* CLOCK_MONOTONIC */

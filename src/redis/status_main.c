@@ -11,6 +11,7 @@
  * password may come from TPOOL_REDIS_PASSWORD.  Exit status 0, or 1 when
  * Redis cannot be reached.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,7 @@ static void show_dead(tpr_conn *c, const char *key, const char *count)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN);
     tp_redis_conn_opts opts = {0};
     const char *dead = "10";
     for (int i = 1; i < argc; i++) {

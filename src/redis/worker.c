@@ -1094,6 +1094,8 @@ static bool heartbeat(tp_redis_worker *w)
 static void *control_main(void *arg)
 {
     tp_redis_worker *w = arg;
+    tpr_sigpipe sp;
+    tpr_sigpipe_block(&sp); /* for the thread's whole life */
     int64_t delay = 0;
     int64_t next_hb = tpr_mono_ms() + w->heartbeat_ms;
     for (;;) {
@@ -1182,17 +1184,24 @@ int tp_redis_worker_serve(tp_redis_worker *w)
     w->serving = true;
     pthread_mutex_unlock(&w->mu);
 
+    /* SIGPIPE blocked from here on: in this thread, and in the pool's and
+     * the control thread, which inherit the mask. */
+    tpr_sigpipe sp;
+    tpr_sigpipe_block(&sp);
     tp_options po;
     tp_options_init(&po);
     po.threads = w->threads;
     po.name = "tp-redis";
     int rc = tp_pool_create(&w->pool, &po);
-    if (rc != 0)
+    if (rc != 0) {
+        tpr_sigpipe_restore(&sp);
         return rc;
+    }
     pthread_t ctl;
     if (pthread_create(&ctl, NULL, control_main, w) != 0) {
         tp_pool_destroy(w->pool);
         w->pool = NULL;
+        tpr_sigpipe_restore(&sp);
         return TP_EAGAIN;
     }
     rc = reader_loop(w);
@@ -1244,6 +1253,7 @@ int tp_redis_worker_serve(tp_redis_worker *w)
         job_free(held);
         held = next;
     }
+    tpr_sigpipe_restore(&sp);
     return rc;
 }
 

@@ -135,6 +135,9 @@ int main(int argc, char **argv)
     sigaddset(&sc.set, SIGTERM);
     sigaddset(&sc.set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
+    /* The task library's own connections, too: a lost peer is an error
+     * to handle, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
 
     tp_redis_worker *w;
     int rc = tp_redis_worker_create(&w, &opts);
