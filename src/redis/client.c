@@ -242,6 +242,7 @@ int tp_redis_submit(tp_redis_client *c, const char *fn_name,
     }
     if (len)
         memcpy(r->payload, payload, len);
+    r->payload[len] = 0;
     r->len = len;
     r->max_attempts = opts->max_attempts;
     r->deadline = opts->start_deadline_ms >= 0

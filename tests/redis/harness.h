@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -149,6 +150,8 @@ static inline void rh_server_start(rh_server *s)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        /* Dies with the test, even one killed by a sanitizer's abort. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         char log[224];
         snprintf(log, sizeof log, "%s/redis.log", s->dir);
         char *argv[32];
@@ -236,6 +239,7 @@ static inline pid_t rh_worker_spawn(const rh_server *s, const char *consumer,
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         char th[16], rc[24];
         snprintf(th, sizeof th, "%d", threads);
         snprintf(rc, sizeof rc, "%lld", (long long)reclaim_ms);
