@@ -36,8 +36,12 @@ run: build
 #   fuzz-smoke      60 s of the fuzzer (skipped without clang)
 #   helgrind-quick  helgrind on most test programs (skipped without valgrind)
 #   models          the spin models of the lock-free protocols (model/)
+#   test-redis      the Redis Streams module (tests/redis/run.sh): installs
+#                   redis-server and libhiredis-dev when it can, runs the
+#                   module's tests plain, under ASan+UBSan and TSan against
+#                   private servers (build-redis*/), 20 s of its fuzzer
 # Each target can also be run alone.
-TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick models
+TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick models test-redis
 SUMMARY = bash lint/summary.sh
 test:
 	@MAKE='$(MAKE)' $(SUMMARY) run $(TEST_STEPS)
@@ -107,7 +111,8 @@ docs:
 	echo "make docs: tpool $$version, 0 warnings: build/docs/html/index.html"
 
 clean:
-	rm -rf build build-tsan build-asan build-ubsan build-bench
+	rm -rf build build-tsan build-asan build-ubsan build-bench build-redis \
+	    build-redis-asan build-redis-tsan build-fuzz-redis
 
 # Reliability checks (docs/reliability.md says what each one does):
 #   make lint         clang-tidy + cppcheck on src/, include/, the soak and
@@ -138,6 +143,10 @@ helgrind: build
 
 helgrind-quick: build
 	@$(SUMMARY) step helgrind-quick bash lint/helgrind.sh build --quick
+
+.PHONY: test-redis bench-redis
+test-redis:
+	@CMAKE='$(CMAKE)' CTEST='$(CTEST)' bash tests/redis/run.sh
 
 .PHONY: models
 models:

@@ -84,9 +84,11 @@
  *   any other reply key is dead-lettered), and limits payloads and replies
  *   (max_payload, max_reply); entries are decoded defensively: a malformed
  *   or hostile entry is dead-lettered, never run, never a crash.
- * - What it does not protect against: anyone who can write to the Redis
- *   server can submit tasks, read payloads and replies, forge replies and
- *   delete streams.  Protect the server with ACLs (a user limited to the
+ * - What it does not protect against: a hostile Redis *server* (hiredis
+ *   0.14 allocates whatever a reply's header announces, so a server can
+ *   exhaust a client's or a worker's memory); anyone who can write to
+ *   the Redis server can submit tasks, read payloads and replies, forge
+ *   replies and delete streams.  Protect the server with ACLs (a user limited to the
  *   NS:* keys and the stream, list and string commands used here) and a
  *   private network.  hiredis 0.14 has no TLS: across untrusted networks run
  *   Redis behind a TLS tunnel (stunnel, spiped, an SSH tunnel or a service
