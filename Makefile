@@ -75,6 +75,11 @@ test-ubsan:
 
 bench:
 	bash bench/run.sh full
+	bash bench/redis/run.sh
+
+# The Redis module alone: docs/bench/redis.md (needs redis-server, hiredis).
+bench-redis:
+	bash bench/redis/run.sh
 
 bench-quick:
 	bash bench/run.sh quick
