@@ -177,7 +177,7 @@ typedef enum tp_redis_down_policy {
 
 /** Options of tp_redis_client_create(). */
 typedef struct tp_redis_client_opts {
-    tp_redis_conn_opts conn;
+    tp_redis_conn_opts conn; /**< where Redis is, how to log in */
     /** This client's name, which names its reply stream (1 to 64 bytes
      * of letters, digits, "_-.").  NULL: HOST-PID-RANDOM, new each time. */
     const char *client_id;
@@ -333,7 +333,7 @@ typedef struct tp_redis_worker tp_redis_worker;
 
 /** Options of tp_redis_worker_create(). */
 typedef struct tp_redis_worker_opts {
-    tp_redis_conn_opts conn;
+    tp_redis_conn_opts conn; /**< where Redis is, how to log in */
     /** The streams served, highest priority first (names as
      * tp_redis_submit_opts.stream).  NULL or nstreams 0: {"default"}. */
     const char *const *streams;
