@@ -39,7 +39,7 @@ run: build
 #   test-redis      the Redis Streams module (tests/redis/run.sh): installs
 #                   redis-server and libhiredis-dev when it can, runs the
 #                   module's tests plain, under ASan+UBSan and TSan against
-#                   private servers (build-redis*/), 20 s of its fuzzer
+#                   private servers (build-redis*/), 10 s of its fuzzer
 # Each target can also be run alone.
 TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick models test-redis
 SUMMARY = bash lint/summary.sh

@@ -10,7 +10,7 @@
 # (build-redis-tsan/), each configuration one CTest run reported through
 # lint/summary.sh.  The tests start their own redis-server on a unix socket
 # in a temporary folder; nothing else on the machine is touched.
-# Afterwards, when clang with libFuzzer is there, 20 s of the entry
+# Afterwards, when clang with libFuzzer is there, 10 s of the entry
 # decoder's fuzzer (fuzz/fuzz_redis_entry.c).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -59,5 +59,5 @@ ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
     run_config redis-tsan build-redis-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTPOOL_SANITIZE=thread
-$summary step redis-fuzz bash tests/redis/fuzz.sh 20 || status=1
+$summary step redis-fuzz bash tests/redis/fuzz.sh 10 || status=1
 exit $status
