@@ -36,8 +36,12 @@ run: build
 #   fuzz-smoke      60 s of the fuzzer (skipped without clang)
 #   helgrind-quick  helgrind on most test programs (skipped without valgrind)
 #   models          the spin models of the lock-free protocols (model/)
+#   test-redis      the Redis Streams module (tests/redis/run.sh): installs
+#                   redis-server and libhiredis-dev when it can, runs the
+#                   module's tests plain, under ASan+UBSan and TSan against
+#                   private servers (build-redis*/), 10 s of its fuzzer
 # Each target can also be run alone.
-TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick models
+TEST_STEPS = test-dev lint test-tsan test-asan test-ubsan fuzz-smoke helgrind-quick models test-redis
 SUMMARY = bash lint/summary.sh
 test:
 	@MAKE='$(MAKE)' $(SUMMARY) run $(TEST_STEPS)
@@ -71,6 +75,11 @@ test-ubsan:
 
 bench:
 	bash bench/run.sh full
+	bash bench/redis/run.sh
+
+# The Redis module alone: docs/bench/redis.md (needs redis-server, hiredis).
+bench-redis:
+	bash bench/redis/run.sh
 
 bench-quick:
 	bash bench/run.sh quick
@@ -107,7 +116,8 @@ docs:
 	echo "make docs: tpool $$version, 0 warnings: build/docs/html/index.html"
 
 clean:
-	rm -rf build build-tsan build-asan build-ubsan build-bench
+	rm -rf build build-tsan build-asan build-ubsan build-bench build-redis \
+	    build-redis-asan build-redis-tsan build-fuzz-redis
 
 # Reliability checks (docs/reliability.md says what each one does):
 #   make lint         clang-tidy + cppcheck on src/, include/, the soak and
@@ -138,6 +148,10 @@ helgrind: build
 
 helgrind-quick: build
 	@$(SUMMARY) step helgrind-quick bash lint/helgrind.sh build --quick
+
+.PHONY: test-redis bench-redis
+test-redis:
+	@CMAKE='$(CMAKE)' CTEST='$(CTEST)' bash tests/redis/run.sh
 
 .PHONY: models
 models:
