@@ -477,6 +477,21 @@ static unsigned combined_gen(tp_future *const *fs, size_t n, bool any)
     return any ? fs[0]->gen : gen;
 }
 
+/* A combinator's state of `size` bytes and the future it settles, with
+ * two references (the caller's and the state's); NULL, with nothing
+ * allocated, when memory is short. */
+static void *alloc_with_out(size_t size, tp_future **out)
+{
+    void *node = tpi_malloc(size);
+    if (node == NULL)
+        return NULL;
+    if ((*out = tpi_promise_new(2)) == NULL) {
+        tpi_free(node);
+        return NULL;
+    }
+    return node;
+}
+
 static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
                    tp_future **out)
 {
@@ -493,15 +508,11 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
     /* First of all, as close to the call's start as it can be. */
     size_t settled, unfinished;
     settled_snapshot(fs, n, &settled, &unfinished);
-    combiner *c = tpi_malloc(sizeof(combiner) + n * sizeof(comb_input));
+    tp_future *f;
+    combiner *c =
+        alloc_with_out(sizeof(combiner) + n * sizeof(comb_input), &f);
     if (c == NULL)
         return TP_ENOMEM;
-    /* Two references: the caller's and the combiner's. */
-    tp_future *f = tpi_promise_new(2);
-    if (f == NULL) {
-        tpi_free(c);
-        return TP_ENOMEM;
-    }
     bool cancel = (flags & TP_COMBINE_CANCEL_INPUTS) != 0;
     c->out = f;
     c->flags = flags;
@@ -658,15 +669,10 @@ int tp_future_then_compose(tp_future *source, tp_pool *pool, tp_compose_fn fn,
         (flags & TP_THEN_ALWAYS && flags & TP_THEN_ON_FAILURE) ||
         source->inplace)
         return TP_EINVAL;
-    compose_node *n = tpi_malloc(sizeof *n);
+    tp_future *f;
+    compose_node *n = alloc_with_out(sizeof *n, &f);
     if (n == NULL)
         return TP_ENOMEM;
-    /* Two references: the caller's and the node's. */
-    tp_future *f = tpi_promise_new(2);
-    if (f == NULL) {
-        tpi_free(n);
-        return TP_ENOMEM;
-    }
     n->fn = fn;
     n->ctx = ctx;
     n->flags = flags;
@@ -790,15 +796,10 @@ int tp_future_or_timeout(tp_future *source, tp_pool *pool, int64_t timeout_ms,
         return TP_EINVAL;
     if (tpi_pool_forked(pool))
         return TP_EFORKED;
-    timeout_node *n = tpi_malloc(sizeof *n);
+    tp_future *f;
+    timeout_node *n = alloc_with_out(sizeof *n, &f);
     if (n == NULL)
         return TP_ENOMEM;
-    /* Two references: the caller's and the node's. */
-    tp_future *f = tpi_promise_new(2);
-    if (f == NULL) {
-        tpi_free(n);
-        return TP_ENOMEM;
-    }
     n->source = source;
     n->out = f;
     n->flags = flags;
