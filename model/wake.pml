@@ -38,6 +38,22 @@
  *   - The idle list exactly as sched.c keeps it (head, next, prev, most
  *     recently idled first), the wake list that tpi_wake_some() threads
  *     through idle_next, and tpi_unpark_list()'s walk of it without mu.
+ *   - -DLEAVER: a resizer (tp_pool_resize to NW - 1, threads.c adjust()
+ *     under mu) asks the highest worker, LV = NW - 1, to leave, at any
+ *     moment: slot RETIRING, retire = true, tpi_parker_unpark under mu.
+ *     The worker sees retire at the top of its loop (before find_local)
+ *     or in sleep_or_exit after R1 (sleepers--, unlock, back to the top,
+ *     as when work is visible); leave() pops and runs its own deque, then
+ *     tpi_threads_leave (under mu: RETIRING -> EXITING); after the loop,
+ *     tpi_fence, work_visible and tpi_threads_left (EXITED under mu, then
+ *     tpi_wake_some(p, 1) for work seen); then its thread ends.  The
+ *     worker may be asleep on the idle list, claimed by a submitter, in
+ *     claim_settle, searching, running a task (-DWAITER: waiting in it)
+ *     when asked: every interleaving is explored.  -DKEEP: afterwards, a
+ *     grow may keep it (start_slot: RETIRING -> LIVE, retire = false)
+ *     while it has not left yet; a slot that left is not started again
+ *     here (a new thread there is a new worker: its parker may hold a
+ *     stale token, see the properties).  NW >= 2: the other workers stay.
  *
  * Memory model: each atomic access, fence, and critical-section step is one
  * step of Promela's interleaving, i.e. sequential consistency.  That is
@@ -51,7 +67,10 @@
  *
  * Not modelled: the high and low levels (other injectors on the same code
  * path), shutdown (stopping, inj_closed, stop_flag), bounded pools,
- * deadlines, tpi_notify_if_idle (it does not decide who sleeps).
+ * deadlines, tpi_notify_if_idle (it does not decide who sleeps), the
+ * on_start/on_stop hooks and started_threads (no shared state of this
+ * protocol), extra threads for blocked tasks (tp_task_blocking_begin/end
+ * resize through the same adjust()).
  *
  * Rounds: a search round that finds nothing changes no shared state, so a
  * run of the C code (TPI_SEARCH_ROUNDS == 4) is matched, as far as this
@@ -70,6 +89,17 @@
  *   must not follow an idle_next that the worker rewrote meanwhile).  No
  *   counter underflows.  With -DLTL also (a) as an LTL property: always,
  *   once all tasks are pushed, eventually all are taken.
+ *   -DLEAVER: the resizer has run, and the leaver, unless kept (-DKEEP),
+ *   is left out of "parked and on the idle list": its thread must have
+ *   ended (EXITED), off the idle list, with no claim pending on it
+ *   (delivered clear).  Its parker may still hold a token: the resizer's
+ *   unpark when it was not parked (running, searching, on its way to
+ *   sleep), or a claimer's whose `delivered` claim_settle found already
+ *   set after another wake-up had woken it.  Either wake-up is accounted
+ *   for by the exit path's look at every queue, which (a) and (b) check;
+ *   the token itself only makes the first park of a thread started again
+ *   in that slot return at once, and every park of the C code re-checks
+ *   why it woke (the idle check, claim_settle's flag, wait.c's future).
  *
  * Proposed fixes (the C code as written fails without them; wake.sh says
  * where):
@@ -100,6 +130,9 @@
  *                      queues after W1/F1 (no R1)
  *   -DBROKEN_S_LATE    a worker that found nothing decrements searching
  *                      only after its R1, not before W1 (S- moved)
+ *   -DBROKEN_LEAVE_NO_WAKE  (with -DLEAVER) the leaver ends without the
+ *                      exit path's fence, work_visible and wake: a wake-up
+ *                      it was claimed for ends with it
  */
 
 #ifndef NW
@@ -127,6 +160,22 @@
 #define SPECIAL         /* the first task run waits for all the others */
 #endif
 
+#ifdef LEAVER
+#if NW < 2
+#error "LEAVER needs NW >= 2: at least one worker stays"
+#endif
+#ifdef BLOCKER
+/* A task blocked in user code on the one worker that stays waits forever
+ * for tasks nobody else runs: a pool too small, not a protocol failure. */
+#error "LEAVER and BLOCKER do not go together"
+#endif
+#define LV (NW - 1)     /* adjust() retires p->workers[--p->live] */
+#define SLOT_LIVE     1 /* threads.c, the slot states */
+#define SLOT_RETIRING 2
+#define SLOT_EXITING  3
+#define SLOT_EXITED   4
+#endif
+
 #define NIL 255         /* a NULL tpi_worker pointer */
 
 /* ---- shared state --------------------------------------------------------- */
@@ -146,6 +195,11 @@ bool token[NW];         /* w->parker.token */
 #ifdef CLAIM_SETTLE
 bool delivered[NW];     /* w->delivered (parker mutex) */
 #endif
+#ifdef LEAVER
+bool retire;            /* LV's w->retire: written under mu, read by LV
+                           at the top of its loop without it */
+byte slot = SLOT_LIVE;  /* LV's w->slot (mu) */
+#endif
 
 /* ghost state, for the properties */
 byte pushed;            /* tasks pushed by the submitter */
@@ -161,6 +215,10 @@ byte ran;               /* tasks other than that one that have run */
 #ifdef WAITER
 bool linked;            /* the waiter's node is on the future (link_all) */
 #endif
+#ifdef LEAVER
+bool resized;           /* the resizer has asked LV to leave */
+bool gone;              /* LV's thread has ended */
+#endif
 
 /* ---- steps -----------------------------------------------------------------
  *
@@ -173,7 +231,10 @@ bool linked;            /* the waiter's node is on the future (link_all) */
  * other lockers see the mutex, and they block either way), and a critical
  * section whose body is one access.  One approximation: idle_remove() is
  * one step although, for a worker not at the head, it writes both
- * sleepers and its predecessor's idle_next. */
+ * sleepers and its predecessor's idle_next.  (-DLEAVER: the read of
+ * retire at the top of the loop and find_local's pop of the own deque
+ * are one step: no other step touches both retire and that deque, so
+ * every step that could come between them commutes with one of them.) */
 
 #define LOCK(m)   (m == 0) -> m = 1     /* pthread_mutex_lock: blocks */
 #define UNLOCK(m) m = 0                 /* pthread_mutex_unlock */
@@ -489,6 +550,21 @@ inline work_visible_rest()
 #define R1_REST  WV_REST
 #endif
 
+#ifdef LEAVER
+/* sleep_or_exit: leaving = retire (mu held: the resizer writes it under
+ * mu, so this read is part of the critical section). */
+#define LEAVING (me == LV && retire)
+/* After a task: back to leave()'s loop if it ran there, else the top. */
+#define NEXT_TASK \
+    if \
+    :: lv -> goto leave_pop \
+    :: else -> goto top \
+    fi
+#else
+#define LEAVING 0
+#define NEXT_TASK goto top
+#endif
+
 #ifdef SPECIAL
 /* A task other than the first has run: the last one settles what the
  * first waits for, and a linked waiter is unparked under the future's
@@ -532,10 +608,29 @@ proctype worker(byte me)
 #ifdef CLAIM_SETTLE
     bit clm;
 #endif
+#ifdef LEAVER
+    bit lv;             /* in leave(w) (LV only) */
+#endif
 
 top:
+#ifdef LEAVER
+    /* tpi_worker_main: if (retire && (left = leave(w))) break;
+     * f = find_local(w).  One step (see "steps" above). */
+    atomic {
+        if
+        :: me == LV && retire -> lv = 1
+        :: else -> POP_OWN
+        fi
+    }
+    if
+    :: lv -> goto leave_pop
+    :: else
+    fi;
+local_got:
+#else
     /* tpi_worker_main: f = find_local(w) */
     atomic { POP_OWN }
+#endif
     if
     :: got -> goto run_task
     :: else
@@ -583,8 +678,8 @@ top:
 #endif
     if
     :: atomic {
-           vis ->                       /* work: sleepers--, unlock, loop */
-           vis = 0;
+           (vis || LEAVING) ->          /* work (or leaving): sleepers--, */
+           vis = 0;                     /* unlock, back to the loop */
            assert(sleepers > 0);
            sleepers--;
            UNLOCK(mu);
@@ -645,7 +740,7 @@ run_task:
     :: else -> atomic { TASK_DONE }
     fi;
 #endif
-    goto top;
+    NEXT_TASK;
 
 #ifdef WAITER
     /* wait.c park_until_any() of the waiting task, on worker me. */
@@ -711,9 +806,88 @@ end_wpark:
             fi
         fi
     od;
-    goto top;                           /* the waiting task has run */
+    NEXT_TASK;                          /* the waiting task has run */
+#endif
+
+#ifdef LEAVER
+    /* leave(w), on LV only: runs what is left on its own deque,
+     *   while ((t = tpi_deque_pop(&w->dq)) != NULL) run_taken(w, t);
+     * (run_task comes back here: lv), then return tpi_threads_leave(w). */
+leave_pop:
+    atomic { POP_OWN }
+    if
+    :: got -> goto run_task
+    :: else
+    fi;
+    /* tpi_threads_leave(w): lock mu; leave = slot == RETIRING; if so
+     * slot = EXITING; unlock */
+    atomic {
+        LOCK(mu);
+        if
+        :: slot == SLOT_RETIRING -> slot = SLOT_EXITING
+        :: else -> lv = 0               /* kept by a grow (-DKEEP): LIVE */
+        fi;
+        UNLOCK(mu)
+    }
+    if
+    :: !lv ->
+        /* not left: f = find_local(w), which finds nothing (its deque
+         * ran dry just now, and only its owner pushes there) */
+        goto local_got
+    :: else
+    fi;
+    /* left: out of the loop; on_stop hook; then, as sleep_or_exit's F1
+     * and R1 with "leave" in place of "park": */
+#ifndef BROKEN_LEAVE_NO_WAKE
+    /* tpi_fence() -- sequential consistency */
+    atomic { WV_FIRST }                 /* work_visible(p) */
+    WV_REST;
+#endif
+    /* BROKEN_LEAVE_NO_WAKE: no fence, no look, no wake (vis stays 0). */
+    /* tpi_threads_left(w, true, visible): lock mu; slot = EXITED;
+     * broadcast state_cv; unlock; if (visible) tpi_wake_some(p, 1) */
+    atomic { LOCK(mu); slot = SLOT_EXITED; UNLOCK(mu) }
+    if
+    :: vis -> vis = 0; wake_some(1)
+    :: else
+    fi;
+    gone = 1                            /* return NULL: the thread ends */
 #endif
 }
+
+#ifdef LEAVER
+/* ---- the resizer: tp_pool_resize(p, NW - 1), threads.c adjust() ------------ */
+
+active proctype resizer()
+{
+    /* lock mu; p->live > want: w = &p->workers[--p->live] */
+    atomic {
+        LOCK(mu);
+        slot = SLOT_RETIRING;           /* w->slot = SLOT_RETIRING */
+        retire = 1;                     /* atomic_store(&w->retire, true) */
+        resized = 1
+    }
+    /* tpi_parker_unpark(&w->parker) (mu -> parker mutex); unlock mu */
+    atomic { token[LV] = 1; UNLOCK(mu) }
+#ifdef KEEP
+    /* Maybe tp_pool_resize(p, NW) after it: adjust() -> start_slot()
+     * keeps LV if it has not left yet (RETIRING -> LIVE, retire = false,
+     * no unpark).  A slot EXITING or EXITED would get a new thread (after
+     * waiting for EXITED): not modelled. */
+    if
+    :: atomic {
+           LOCK(mu);
+           if
+           :: slot == SLOT_RETIRING -> retire = 0; slot = SLOT_LIVE
+           :: else
+           fi;
+           UNLOCK(mu)
+       }
+    :: skip
+    fi
+#endif
+}
+#endif
 
 /* ---- the properties ----------------------------------------------------------- */
 
@@ -727,13 +901,30 @@ active proctype quiescent()
         assert(pushed == NT);               /* the submitter is done */
         assert(taken == NTOT);              /* (a) every task was taken */
         assert(inj_len == 0);
+#ifdef LEAVER
+        assert(resized);                    /* the resizer is done */
+#endif
         w = 0;
         do
         :: w < NW ->
             assert(dq[w] == 0);
+#ifdef LEAVER
+            if
+            :: w == LV && slot != SLOT_LIVE ->
+                /* it left: its thread has ended, off the idle list; its
+                 * token may remain (see the properties above) */
+                assert(slot == SLOT_EXITED && gone);
+                assert(!idle[w] && !at_park[w])
+            :: else ->
+                assert(at_park[w]);         /* parked in sleep_or_exit */
+                assert(idle[w]);            /* (b) where a submit finds it */
+                assert(!token[w])
+            fi;
+#else
             assert(at_park[w]);             /* parked in sleep_or_exit */
             assert(idle[w]);                /* (b) where a submit finds it */
             assert(!token[w]);
+#endif
 #ifdef CLAIM_SETTLE
             assert(!delivered[w]);          /* no stale delivery */
 #endif

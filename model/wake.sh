@@ -8,7 +8,9 @@
 #           (-DFIX_SLEEPERS) and claim_settle() (-DCLAIM_SETTLE); every
 #           run must pass.  WAKE_CODE_DEFS replaces those defines (empty:
 #           the code before those two fixes, which spin shows losing
-#           wake-ups).
+#           wake-ups).  It also has the runs with a worker that leaves
+#           (-DLEAVER: a shrink, tp_pool_resize; -DKEEP: a grow may keep
+#           it), of this group only.
 #   fixed   the model with the proposed fixes (-DFIXED): every run must pass
 #   settle  the sleepers fix with claim_settle() as the remedy for the
 #           wake-list race (-DFIX_SLEEPERS -DCLAIM_SETTLE): must pass
@@ -77,11 +79,22 @@ configs=(
     "w2-t3-ltl        |ltl|-DNW=2 -DNT=3 -DLTL|"
     "w2-t2-blocker-ltl|ltl|-DNW=2 -DNT=2 -DBLOCKER -DLTL|"
 )
+# A worker asked to leave (threads.c): `code` only.  ROUNDS=1 where the
+# space is large (the model's comment: any ROUNDS >= 1 matches the C code).
+leaver=(
+    "w2-t3-leaver     |safety|-DNW=2 -DNT=3 -DLEAVER|"
+    "w2-t3-leaver-keep|safety|-DNW=2 -DNT=3 -DROUNDS=1 -DLEAVER -DKEEP|$big"
+    "w2-t2-leaver-spawn|safety|-DNW=2 -DNT=2 -DROUNDS=1 -DLEAVER -DSPAWN|"
+    "w2-t2-leaver-waiter|safety|-DNW=2 -DNT=2 -DROUNDS=1 -DLEAVER -DWAITER|"
+    "w3-t1-leaver     |safety|-DNW=3 -DNT=1 -DROUNDS=1 -DLEAVER|$big"
+    "w2-t2-leaver-ltl |ltl|-DNW=2 -DNT=2 -DLEAVER -DLTL|"
+)
 broken=(
     "r2-before-push   |safety|-DFIXED -DBROKEN_R2_EARLY -DNW=2 -DNT=2|"
     "no-r1            |safety|-DFIXED -DBROKEN_NO_R1 -DNW=2 -DNT=2|"
     "s-after-r1       |safety|-DFIXED -DBROKEN_S_LATE -DNW=2 -DNT=2|"
     "r2-before-push-w3|safety|-DFIXED -DBROKEN_R2_EARLY -DNW=3 -DNT=2 -DROUNDS=1|$big"
+    "leave-no-wake    |safety|-DFIXED -DLEAVER -DBROKEN_LEAVE_NO_WAKE -DNW=2 -DNT=2|"
 )
 
 runs=0 total_states=0 unexpected=0
@@ -154,7 +167,9 @@ run_one() {
 for g in "${groups[@]}"; do
     case $g in
     code|fixed|settle)
-        for c in "${configs[@]}"; do
+        list=("${configs[@]}")
+        [ "$g" = code ] && list+=("${leaver[@]}")
+        for c in "${list[@]}"; do
             IFS='|' read -r name mode defs cflags panopts <<<"$c"
             name=${name// /}
             case $g in
