@@ -1,6 +1,8 @@
 /*
  * combine.c - futures made out of other futures: continuations
- * (tp_future_then) and combinators (tp_when_all, tp_when_any).
+ * (tp_future_then) and combinators (tp_when_all, tp_when_any); the pieces
+ * that compose.c (then_compose, or_timeout) builds on are shared through
+ * combine.h.
  *
  * Everything here is driven by done-callbacks whose nodes are embedded in
  * the module's own objects (no allocation when a future settles), and by
@@ -98,13 +100,10 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "combine.h"
 #include "fork.h"
 #include "future.h"
 #include "pool.h"
-#include "timer.h"
-
-#define CONTAINER_OF(ptr, type, member)                                        \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* ---- callbacks that do not recurse ------------------------------------ */
 
@@ -112,19 +111,12 @@
  * before it defers the next ones (see the top comment). */
 #define MAX_NEST 16
 
-typedef struct item item;
-struct item {
-    tpi_callback cb;       /* registered on a future; cb.ctx is the item */
-    item *next;            /* in this thread's deferred list */
-    void (*run)(item *it); /* what to do when the future has settled */
-};
-
 static _Thread_local unsigned nest;
-static _Thread_local item *deferred_head, *deferred_tail;
+static _Thread_local tpi_item *deferred_head, *deferred_tail;
 
 static void dispatch(tp_future *f, void *ctx)
 {
-    item *it = ctx;
+    tpi_item *it = ctx;
     (void)f; /* every item keeps its own reference to the future */
     if (nest >= MAX_NEST) {
         it->next = NULL;
@@ -148,7 +140,7 @@ static void dispatch(tp_future *f, void *ctx)
     nest--;
 }
 
-static void item_init(item *it, void (*run)(item *))
+void tpi_item_init(tpi_item *it, void (*run)(tpi_item *))
 {
     it->cb.next = NULL;
     it->cb.fn = dispatch;
@@ -161,7 +153,7 @@ static void item_init(item *it, void (*run)(item *))
 /* Settles `out` (pending, ours to settle) as `from` ended: COMPLETED with
  * `result`, FAILED with from's code, or CANCELLED for the same reason (a
  * start deadline that passed stays TP_EEXPIRED). */
-static void settle_like(tp_future *out, tp_future *from, void *result)
+void tpi_settle_like(tp_future *out, tp_future *from, void *result)
 {
     switch (tp_future_state(from)) {
     case TP_COMPLETED:
@@ -179,22 +171,12 @@ static void settle_like(tp_future *out, tp_future *from, void *result)
     }
 }
 
-/* True if f is of an older process generation and has not settled:
- * nothing in this process will settle it (see "After fork()"). */
-static bool stuck_after_fork(const tp_future *f, unsigned gen)
-{
-    return f->gen != gen && !tpi_future_done(f);
-}
-
 /* ---- continuations ------------------------------------------------------ */
 
-#define THEN_FLAGS                                                             \
-    ((unsigned)(TP_THEN_ALWAYS | TP_THEN_ON_FAILURE | TP_COMBINE_CANCEL_INPUTS))
-
 typedef struct then_node {
-    item on_source; /* the source settled */
-    item on_task;   /* the carrier task settled (pooled continuations) */
-    item on_out;    /* `out` settled (TP_COMBINE_CANCEL_INPUTS only) */
+    tpi_item on_source; /* the source settled */
+    tpi_item on_task;   /* the carrier task settled (pooled continuations) */
+    tpi_item on_out;    /* `out` settled (TP_COMBINE_CANCEL_INPUTS only) */
     tp_future *source;
     tp_future *out;
     tp_future *task; /* the carrier, once submitted */
@@ -230,9 +212,9 @@ static void *then_carrier(void *arg)
     return NULL;
 }
 
-static void then_task_settled(item *it)
+static void then_task_settled(tpi_item *it)
 {
-    then_node *n = CONTAINER_OF(it, then_node, on_task);
+    then_node *n = TPI_CONTAINER_OF(it, then_node, on_task);
     /* A carrier only ends CANCELLED if it never ran (it never calls
      * tp_task_fail): an immediate shutdown dropped it.  Then `out` is
      * still pending and will never run. */
@@ -242,9 +224,9 @@ static void then_task_settled(item *it)
     then_unref(n);
 }
 
-static void then_source_settled(item *it)
+static void then_source_settled(tpi_item *it)
 {
-    then_node *n = CONTAINER_OF(it, then_node, on_source);
+    then_node *n = TPI_CONTAINER_OF(it, then_node, on_source);
     tp_future *out = n->out;
     tp_state s = tp_future_state(n->source);
     bool runs = (n->flags & TP_THEN_ALWAYS) ||
@@ -257,7 +239,7 @@ static void then_source_settled(item *it)
          * success with the source's result. */
         void *result = NULL;
         (void)tp_future_get(n->source, 0, &result);
-        settle_like(out, n->source, result);
+        tpi_settle_like(out, n->source, result);
     } else if (n->pool == NULL) {
         tpi_future_run(out);
     } else {
@@ -274,9 +256,9 @@ static void then_source_settled(item *it)
     then_unref(n);
 }
 
-static void then_out_settled(item *it)
+static void then_out_settled(tpi_item *it)
 {
-    then_node *n = CONTAINER_OF(it, then_node, on_out);
+    then_node *n = TPI_CONTAINER_OF(it, then_node, on_out);
     /* If we settled `out` CANCELLED ourselves, the source had settled
      * already and the cancel below does nothing. */
     if (tp_future_state(n->out) == TP_CANCELLED && !tpi_future_done(n->source))
@@ -287,7 +269,7 @@ static void then_out_settled(item *it)
 int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
                    unsigned flags, tp_future **out)
 {
-    if (source == NULL || fn == NULL || out == NULL || (flags & ~THEN_FLAGS) ||
+    if (source == NULL || fn == NULL || out == NULL || (flags & ~TPI_THEN_FLAGS) ||
         (flags & TP_THEN_ALWAYS && flags & TP_THEN_ON_FAILURE) ||
         source->inplace)
         return TP_EINVAL;
@@ -310,13 +292,13 @@ int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
     n->ctx = ctx;
     n->flags = flags;
     /* `out` cannot settle before the source does (see "After fork()"). */
-    if (stuck_after_fork(source, tpi_fork_generation()))
+    if (tpi_stuck_after_fork(source, tpi_fork_generation()))
         f->gen = source->gen;
     /* This call's, the source callback's chain, and on_out's. */
     atomic_init(&n->refs, cancel_source ? 3u : 2u);
-    item_init(&n->on_source, then_source_settled);
-    item_init(&n->on_task, then_task_settled);
-    item_init(&n->on_out, then_out_settled);
+    tpi_item_init(&n->on_source, then_source_settled);
+    tpi_item_init(&n->on_task, then_task_settled);
+    tpi_item_init(&n->on_out, then_out_settled);
     *out = f;
     if (cancel_source)
         tpi_future_add_callback(f, &n->on_out.cb);
@@ -331,14 +313,14 @@ int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
 typedef struct combiner combiner;
 
 typedef struct comb_input {
-    item it;
+    tpi_item it;
     combiner *c;
     tp_future *f;
     size_t index;
 } comb_input;
 
 struct combiner {
-    item on_out; /* TP_COMBINE_CANCEL_INPUTS only */
+    tpi_item on_out; /* TP_COMBINE_CANCEL_INPUTS only */
     tp_future *out;
     unsigned flags;
     bool any;               /* when_any, else when_all */
@@ -370,9 +352,9 @@ static void cancel_inputs(combiner *c, size_t skip)
             tp_future_cancel(c->in[i].f);
 }
 
-static void all_input_settled(item *it)
+static void all_input_settled(tpi_item *it)
 {
-    comb_input *in = CONTAINER_OF(it, comb_input, it);
+    comb_input *in = TPI_CONTAINER_OF(it, comb_input, it);
     combiner *c = in->c;
     if (tp_future_state(in->f) != TP_COMPLETED) {
         size_t none = 0;
@@ -386,14 +368,14 @@ static void all_input_settled(item *it)
         if (pick == 0)
             tpi_promise_settle(c->out, TP_COMPLETED, NULL, 0);
         else
-            settle_like(c->out, c->in[pick - 1].f, NULL);
+            tpi_settle_like(c->out, c->in[pick - 1].f, NULL);
     }
     comb_unref(c);
 }
 
-static void any_input_settled(item *it)
+static void any_input_settled(tpi_item *it)
 {
-    comb_input *in = CONTAINER_OF(it, comb_input, it);
+    comb_input *in = TPI_CONTAINER_OF(it, comb_input, it);
     combiner *c = in->c;
     size_t none = 0;
     if (atomic_compare_exchange_strong_explicit(&c->pick, &none, in->index + 1,
@@ -403,14 +385,14 @@ static void any_input_settled(item *it)
          * sees the pending losers cancelled. */
         if (c->flags & TP_COMBINE_CANCEL_LOSERS)
             cancel_inputs(c, in->index);
-        settle_like(c->out, in->f, (void *)(uintptr_t)in->index);
+        tpi_settle_like(c->out, in->f, (void *)(uintptr_t)in->index);
     }
     comb_unref(c);
 }
 
-static void comb_out_settled(item *it)
+static void comb_out_settled(tpi_item *it)
 {
-    combiner *c = CONTAINER_OF(it, combiner, on_out);
+    combiner *c = TPI_CONTAINER_OF(it, combiner, on_out);
     /* when_all settles `out` itself only once every input has settled, so
      * then there is nothing left to cancel.  when_any settles it CANCELLED
      * itself when the winner was cancelled: that must not cancel the
@@ -468,7 +450,7 @@ static unsigned combined_gen(tp_future *const *fs, size_t n, bool any)
 {
     unsigned gen = tpi_fork_generation();
     for (size_t i = 0; i < n; i++) {
-        bool stuck = stuck_after_fork(fs[i], gen);
+        bool stuck = tpi_stuck_after_fork(fs[i], gen);
         if (stuck && !any)
             return fs[i]->gen;
         if (!stuck && any)
@@ -480,7 +462,7 @@ static unsigned combined_gen(tp_future *const *fs, size_t n, bool any)
 /* A combinator's state of `size` bytes and the future it settles, with
  * two references (the caller's and the state's); NULL, with nothing
  * allocated, when memory is short. */
-static void *alloc_with_out(size_t size, tp_future **out)
+void *tpi_alloc_with_out(size_t size, tp_future **out)
 {
     void *node = tpi_malloc(size);
     if (node == NULL)
@@ -510,7 +492,7 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
     settled_snapshot(fs, n, &settled, &unfinished);
     tp_future *f;
     combiner *c =
-        alloc_with_out(sizeof(combiner) + n * sizeof(comb_input), &f);
+        tpi_alloc_with_out(sizeof(combiner) + n * sizeof(comb_input), &f);
     if (c == NULL)
         return TP_ENOMEM;
     bool cancel = (flags & TP_COMBINE_CANCEL_INPUTS) != 0;
@@ -525,14 +507,14 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
     /* when_all: the inputs settled before the call come first, whatever
      * the order the callbacks run in; no callback can replace this pick. */
     atomic_init(&c->pick, !any && unfinished < n ? unfinished + 1 : 0);
-    item_init(&c->on_out, comb_out_settled);
+    tpi_item_init(&c->on_out, comb_out_settled);
     /* Registered first.  when_any: the lowest index among the inputs
      * already settled wins; registering it first makes sure of that (its
      * callback runs at once, before any other input's can). */
     size_t first = any && settled < n ? settled : 0;
     for (size_t i = 0; i < n; i++) {
         comb_input *in = &c->in[i];
-        item_init(&in->it, any ? any_input_settled : all_input_settled);
+        tpi_item_init(&in->it, any ? any_input_settled : all_input_settled);
         in->c = c;
         in->f = fs[i];
         in->index = i;
@@ -559,277 +541,4 @@ int tp_when_any(tp_future *const *fs, size_t n, unsigned flags,
                 tp_future **out)
 {
     return combine(fs, n, flags, true, out);
-}
-
-/* ---- composition (then_compose) ----------------------------------------- */
-
-/* A continuation whose function returns a future: `mid` is an ordinary
- * continuation (tp_future_then) whose result is that future, `inner`;
- * `out`, a promise, settles as inner does (or as mid does, if fn did not
- * run or did not give a future).  Exactly one path settles out: on_mid
- * when there is no inner, else on_inner.  Cancelling out cancels mid (so
- * fn never runs, or is asked to stop) and, with TP_COMBINE_CANCEL_INPUTS,
- * the source (through mid) and inner.  References: this call's, on_mid's,
- * on_out's, and on_inner's once registered; the node holds mid, out and
- * the reference to inner that fn handed over. */
-typedef struct compose_node {
-    item on_mid;
-    item on_inner;
-    item on_out;
-    tp_future *mid;
-    tp_future *out;
-    _Atomic(tp_future *) inner;
-    tp_compose_fn fn;
-    void *ctx;
-    unsigned flags;
-    _Atomic unsigned refs;
-} compose_node;
-
-static void compose_unref(compose_node *n)
-{
-    if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    tp_future *inner = atomic_load_explicit(&n->inner, memory_order_relaxed);
-    if (inner != NULL)
-        tp_future_release(inner);
-    tp_future_release(n->mid);
-    tp_future_release(n->out);
-    tpi_free(n);
-}
-
-/* mid's function: the user's, whose future is mid's result. */
-static void *compose_step(tp_future *source, void *ctx)
-{
-    compose_node *n = ctx;
-    return n->fn(source, n->ctx);
-}
-
-static void compose_inner_settled(item *it)
-{
-    compose_node *n = CONTAINER_OF(it, compose_node, on_inner);
-    tp_future *inner = atomic_load_explicit(&n->inner, memory_order_relaxed);
-    void *result = NULL;
-    (void)tp_future_get(inner, 0, &result);
-    settle_like(n->out, inner, result);
-    compose_unref(n);
-}
-
-static void compose_mid_settled(item *it)
-{
-    compose_node *n = CONTAINER_OF(it, compose_node, on_mid);
-    tp_future *mid = n->mid;
-    bool ran = tp_future_started(mid) != 0;
-    /* What fn returned, whatever mid's outcome (read once final). */
-    tp_future *g = ran ? (tp_future *)mid->result : NULL;
-    if (tp_future_state(mid) != TP_COMPLETED || !ran) {
-        /* fn did not run (a pass-through, a cancel) or failed: out
-         * settles as mid did; a future fn returned all the same is
-         * dropped. */
-        void *result = NULL;
-        (void)tp_future_get(mid, 0, &result);
-        if (g != NULL)
-            tp_future_release(g);
-        settle_like(n->out, mid, result);
-    } else if (g == NULL || g->inplace) {
-        if (g != NULL)
-            tp_future_release(g);
-        tpi_promise_settle(n->out, TP_FAILED, NULL, TP_EINVAL);
-    } else {
-        atomic_store_explicit(&n->inner, g, memory_order_release);
-        /* A cancel of out that came before inner was known could not
-         * reach it (compose_out_settled). */
-        if ((n->flags & TP_COMBINE_CANCEL_INPUTS) &&
-            tp_future_state(n->out) == TP_CANCELLED)
-            tp_future_cancel(g);
-        atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed);
-        tpi_future_add_callback(g, &n->on_inner.cb);
-    }
-    compose_unref(n);
-}
-
-static void compose_out_settled(item *it)
-{
-    compose_node *n = CONTAINER_OF(it, compose_node, on_out);
-    if (tp_future_state(n->out) == TP_CANCELLED) {
-        if (!tpi_future_done(n->mid))
-            tp_future_cancel(n->mid);
-        tp_future *g = atomic_load_explicit(&n->inner, memory_order_acquire);
-        if (g != NULL && (n->flags & TP_COMBINE_CANCEL_INPUTS) &&
-            !tpi_future_done(g))
-            tp_future_cancel(g);
-    }
-    compose_unref(n);
-}
-
-int tp_future_then_compose(tp_future *source, tp_pool *pool, tp_compose_fn fn,
-                           void *ctx, unsigned flags, tp_future **out)
-{
-    if (source == NULL || fn == NULL || out == NULL ||
-        (flags & ~THEN_FLAGS) ||
-        (flags & TP_THEN_ALWAYS && flags & TP_THEN_ON_FAILURE) ||
-        source->inplace)
-        return TP_EINVAL;
-    tp_future *f;
-    compose_node *n = alloc_with_out(sizeof *n, &f);
-    if (n == NULL)
-        return TP_ENOMEM;
-    n->fn = fn;
-    n->ctx = ctx;
-    n->flags = flags;
-    n->out = f;
-    atomic_init(&n->inner, NULL);
-    int rc = tp_future_then(source, pool, compose_step, n, flags, &n->mid);
-    if (rc != 0) {
-        tpi_future_discard(f);
-        tpi_free(n);
-        return rc;
-    }
-    f->gen = n->mid->gen;
-    /* This call's, on_mid's and on_out's. */
-    atomic_init(&n->refs, 3);
-    item_init(&n->on_mid, compose_mid_settled);
-    item_init(&n->on_inner, compose_inner_settled);
-    item_init(&n->on_out, compose_out_settled);
-    *out = f;
-    tpi_future_add_callback(f, &n->on_out.cb);
-    tpi_future_add_callback(n->mid, &n->on_mid.cb);
-    compose_unref(n);
-    return 0;
-}
-
-/* ---- timeouts (or_timeout) ---------------------------------------------- */
-
-/* `out` mirrors the source unless a timer of the pool (timer.c: no thread
- * per call) fires first.  Three parties may try to decide how out ends:
- * the source's callback, the timer (fire, or abandon at a shutdown), and a
- * cancel of out; `decided` lets exactly one of them act, so exactly one
- * thread settles out.  The one that decides also disarms the timer when
- * it is not the timer itself.  References: this call's, on_source's,
- * on_out's, and the timer's while armed (given up by fire or abandon, or
- * by whoever disarms it). */
-typedef struct timeout_node {
-    item on_source;
-    item on_out;
-    tpi_timer timer;
-    tp_future *source;
-    tp_future *out;
-    unsigned flags;
-    _Atomic bool decided;
-    _Atomic unsigned refs;
-} timeout_node;
-
-static void timeout_unref(timeout_node *n)
-{
-    if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    tpi_timer_finish(&n->timer);
-    tp_future_release(n->source);
-    tp_future_release(n->out);
-    tpi_free(n);
-}
-
-static bool timeout_decide(timeout_node *n)
-{
-    return !atomic_exchange_explicit(&n->decided, true, memory_order_acq_rel);
-}
-
-static timeout_node *timeout_of(tpi_timer *t)
-{
-    return CONTAINER_OF(t, timeout_node, timer);
-}
-
-static void timeout_fire(tpi_timer *t)
-{
-    timeout_node *n = timeout_of(t);
-    if (timeout_decide(n)) {
-        /* The source first: whoever sees out settled sees it cancelled. */
-        if ((n->flags & TP_COMBINE_CANCEL_INPUTS) && !tpi_future_done(n->source))
-            tp_future_cancel(n->source);
-        tpi_promise_settle(n->out, TP_FAILED, NULL, TP_ETIMEDOUT);
-    }
-    timeout_unref(n);
-}
-
-static void timeout_abandon(tpi_timer *t, int code, tp_drop_fn drop, void *ctx)
-{
-    timeout_node *n = timeout_of(t);
-    (void)drop; /* the library's own: nothing of the caller's to hand back */
-    (void)ctx;
-    if (timeout_decide(n))
-        tpi_promise_settle(n->out, TP_FAILED, NULL, code);
-    timeout_unref(n);
-}
-
-static const tpi_timer_ops timeout_ops = {timeout_fire, timeout_abandon};
-
-static void timeout_source_settled(item *it)
-{
-    timeout_node *n = CONTAINER_OF(it, timeout_node, on_source);
-    if (timeout_decide(n)) {
-        if (tpi_timer_disarm(&n->timer))
-            timeout_unref(n);
-        void *result = NULL;
-        (void)tp_future_get(n->source, 0, &result);
-        settle_like(n->out, n->source, result);
-    }
-    timeout_unref(n);
-}
-
-static void timeout_out_settled(item *it)
-{
-    timeout_node *n = CONTAINER_OF(it, timeout_node, on_out);
-    /* Settled CANCELLED with nobody having decided: a cancel of out. */
-    if (tp_future_state(n->out) == TP_CANCELLED && timeout_decide(n)) {
-        if (tpi_timer_disarm(&n->timer))
-            timeout_unref(n);
-        if ((n->flags & TP_COMBINE_CANCEL_INPUTS) && !tpi_future_done(n->source))
-            tp_future_cancel(n->source);
-    }
-    timeout_unref(n);
-}
-
-int tp_future_or_timeout(tp_future *source, tp_pool *pool, int64_t timeout_ms,
-                         unsigned flags, tp_future **out)
-{
-    if (source == NULL || pool == NULL || out == NULL || source->inplace ||
-        (flags & ~(unsigned)TP_COMBINE_CANCEL_INPUTS))
-        return TP_EINVAL;
-    if (tpi_pool_forked(pool))
-        return TP_EFORKED;
-    tp_future *f;
-    timeout_node *n = alloc_with_out(sizeof *n, &f);
-    if (n == NULL)
-        return TP_ENOMEM;
-    n->source = source;
-    n->out = f;
-    n->flags = flags;
-    atomic_init(&n->decided, false);
-    tpi_timer_init(&n->timer, &timeout_ops);
-    item_init(&n->on_source, timeout_source_settled);
-    item_init(&n->on_out, timeout_out_settled);
-    /* A source already settled is mirrored at once, whatever the time.
-     * With a timer (of this process's pool) out settles here even if the
-     * source never does, so it keeps this generation. */
-    bool arm = timeout_ms >= 0 && !tpi_future_done(source);
-    atomic_init(&n->refs, arm ? 4u : 3u);
-    tp_future_retain(source);
-    if (arm) {
-        if (timeout_ms > (int64_t)3155760000000) /* ~100 years */
-            timeout_ms = (int64_t)3155760000000;
-        uint64_t due = tpi_now_ns() + (uint64_t)timeout_ms * 1000000u;
-        int rc = tpi_timer_arm(pool, &n->timer, due);
-        if (rc != 0) {
-            tp_future_release(source);
-            tpi_future_discard(f);
-            tpi_free(n);
-            return rc;
-        }
-    } else if (stuck_after_fork(source, tpi_fork_generation())) {
-        f->gen = source->gen; /* no timer: settles only as the source */
-    }
-    *out = f;
-    tpi_future_add_callback(f, &n->on_out.cb);
-    tpi_future_add_callback(source, &n->on_source.cb);
-    timeout_unref(n);
-    return 0;
 }

@@ -25,6 +25,7 @@
  *   wait.c       waiting on futures (single, all, any); workers help
  *   waitset.c    futures in completion order (as_completed)
  *   combine.c    continuations and combinators (then, when_all, when_any)
+ *   compose.c    then_compose and or_timeout, on combine.h's pieces
  *   parallel.c   parallel loops (tp_parallel_for, tp_parallel_map)
  *   timer.c      delayed and periodic tasks, and the timers of
  *                tp_future_or_timeout: one lazily started thread per pool
