@@ -406,7 +406,7 @@ static void drop_all(tp_pool *p, tpi_task *list, bool settle, tp_drop_fn drop,
                     drop(&job, ctx);
                 }
             }
-            tpi_task_free(p, t);
+            tpi_task_free(p, NULL, t); /* the shutdown thread: no worker */
             continue;
         }
         tp_future *f = tpi_future_of(t);

@@ -431,6 +431,13 @@ static inline bool tpi_on_worker_of(const tp_pool *p)
     return tpi_self != NULL && tpi_self->pool == p;
 }
 
+/* The calling thread as a worker of p, or NULL: looked up once by an
+ * entry point and passed to what it calls. */
+static inline tpi_worker *tpi_worker_of(const tp_pool *p)
+{
+    return tpi_on_worker_of(p) ? tpi_self : NULL;
+}
+
 /* ---- between the pool's files ------------------------------------------------ */
 
 /* sched.c */
@@ -451,8 +458,8 @@ void tpi_release_room(tp_pool *p, size_t k);
  * and its return once the task has run or been dropped; the pool's
  * memory for them (create returns 0 or an errno value), which the pool
  * releases when it is destroyed. */
-tpi_task *tpi_task_alloc(tp_pool *p);
-void tpi_task_free(tp_pool *p, tpi_task *t);
+tpi_task *tpi_task_alloc(tp_pool *p, tpi_worker *self);
+void tpi_task_free(tp_pool *p, tpi_worker *self, tpi_task *t);
 int tpi_taskmem_create(tpi_taskmem **out);
 void tpi_taskmem_release(tpi_taskmem *m);
 

@@ -145,7 +145,7 @@ static void run_carrier(tpi_worker *w, tpi_task *t)
         return;
     }
     tpi_batch_unref(b);
-    tpi_task_free(p, t);
+    tpi_task_free(p, w, t);
 }
 
 /* Runs an ordinary task (or, during an abort, gives it to the shutdown
@@ -162,7 +162,7 @@ static void run_plain(tpi_worker *w, tpi_task *t)
     tpi_running_ctx outer = tpi_running_enter(NULL, tpi_task_id(t), p);
     t->fn(t->arg);
     tpi_running_leave(outer);
-    tpi_task_free(p, t);
+    tpi_task_free(p, w, t);
     tpi_bump(&w->count.completed, 1);
 }
 

@@ -92,7 +92,7 @@ int tp_strand_create(tp_pool *pool, tp_strand **out)
 }
 
 /* Runs one task of the strand on this thread and lets go of it. */
-static void run_one(tp_pool *p, tpi_task *t)
+static void run_one(tp_pool *p, tpi_worker *self, tpi_task *t)
 {
     if (tpi_task_is_future(t)) {
         tp_future *f = tpi_future_of(t);
@@ -103,7 +103,7 @@ static void run_one(tp_pool *p, tpi_task *t)
     tpi_running_ctx outer = tpi_running_enter(NULL, tpi_task_id(t), p);
     t->fn(t->arg);
     tpi_running_leave(outer);
-    tpi_task_free(p, t);
+    tpi_task_free(p, self, t);
 }
 
 /* Runs the strand's tasks while it holds the turn.  `pooled`: as the
@@ -113,6 +113,7 @@ static void run_one(tp_pool *p, tpi_task *t)
 static void drain(tp_strand *s, bool pooled)
 {
     tp_pool *p = s->pool;
+    tpi_worker *self = tpi_worker_of(p); /* NULL for a submitter */
     for (unsigned n = 0;; n++) {
         if (pooled && (n == STRAND_TURN || tpi_pool_abort_requested(p))) {
             /* The runner's last access to s: from here another worker may
@@ -132,7 +133,7 @@ static void drain(tp_strand *s, bool pooled)
             return;
         }
         pthread_mutex_unlock(&s->mu);
-        run_one(p, t);
+        run_one(p, self, t);
     }
 }
 
@@ -165,7 +166,7 @@ void tpi_strand_dropped(void *arg, tp_drop_fn drop, void *ctx)
         } else {
             if (drop != NULL)
                 drop(&job, ctx);
-            tpi_task_free(p, t);
+            tpi_task_free(p, tpi_worker_of(p), t);
         }
         t = next;
     }
@@ -179,7 +180,7 @@ static void discard(tp_pool *p, tpi_task *t)
     if (tpi_task_is_future(t))
         tpi_future_discard(tpi_future_of(t));
     else
-        tpi_task_free(p, t);
+        tpi_task_free(p, tpi_worker_of(p), t);
 }
 
 /* The pool refused the runner (rc): t, first in the FIFO, was not
@@ -211,7 +212,7 @@ static int strand_submit(tp_strand *s, tp_task_fn fn, void *arg,
             return TP_ENOMEM;
         t = &f->task;
     } else {
-        if ((t = tpi_task_alloc(p)) == NULL)
+        if ((t = tpi_task_alloc(p, tpi_worker_of(p))) == NULL)
             return TP_ENOMEM;
         tpi_task_init(t, fn, arg);
     }

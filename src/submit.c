@@ -70,7 +70,7 @@ static void inject_locked(tp_pool *p, int level, tpi_list *chain, size_t n)
 
 /* Runs f on the calling thread (a full queue's caller-runs), counted as
  * submitted and run.  Consumes the pool's reference. */
-static void run_inline(tp_pool *p, tpi_task *t)
+static void run_inline(tp_pool *p, tpi_worker *self, tpi_task *t)
 {
     atomic_fetch_add_explicit(&p->ext_submitted, 1, memory_order_release);
     pthread_mutex_lock(&p->mu);
@@ -85,7 +85,7 @@ static void run_inline(tp_pool *p, tpi_task *t)
         tpi_running_ctx outer = tpi_running_enter(NULL, tpi_task_id(t), p);
         t->fn(t->arg);
         tpi_running_leave(outer);
-        tpi_task_free(p, t);
+        tpi_task_free(p, self, t);
     }
     pthread_mutex_lock(&p->mu);
     if (ran)
@@ -152,14 +152,13 @@ static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
 }
 
 /* Queues the chain of n tasks: on the worker's own deque if the caller
- * is a worker of p, else in the injector.  Wakes sleepers.  `counted`: how
+ * is a worker of p (`self`, else NULL), else in the injector.  Wakes sleepers.  `counted`: how
  * many tasks they stand for (n, or a batch's job count).  Returns 0 (the
  * chain is then empty), or TP_ESHUTDOWN (nothing queued) when an outside
  * thread lost the race with a shutdown. */
-static int enqueue(tp_pool *p, tpi_list *chain, size_t n, size_t counted,
-                   int level)
+static int enqueue(tp_pool *p, tpi_worker *self, tpi_list *chain, size_t n,
+                   size_t counted, int level)
 {
-    tpi_worker *self = tpi_on_worker_of(p) ? tpi_self : NULL;
     if (self != NULL && level == TP_PRIORITY_NORMAL) {
         tpi_bump(&self->count.submitted, counted);
         tpi_list overflow = TPI_LIST_INIT;
@@ -202,14 +201,14 @@ static int enqueue(tp_pool *p, tpi_list *chain, size_t n, size_t counted,
 }
 
 /* Frees the tasks of a chain that was never published. */
-static void discard_chain(tp_pool *p, tpi_list *chain)
+static void discard_chain(tp_pool *p, tpi_worker *self, tpi_list *chain)
 {
     tpi_task *t;
     while ((t = tpi_list_pop(chain)) != NULL)
         if (tpi_task_is_future(t))
             tpi_future_discard(tpi_future_of(t));
         else
-            tpi_task_free(p, t);
+            tpi_task_free(p, self, t);
 }
 
 /* A task's options as a level and a start deadline (monotonic ns, 0:
@@ -247,18 +246,18 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
         return TP_EINVAL;
     if (tpi_forked(p))
         return TP_EFORKED;
-    bool worker = tpi_on_worker_of(p);
+    tpi_worker *self = tpi_worker_of(p);
     size_t n = 1;
     bool have_dl = false;
     tpi_deadline dl;
-    int rc = reserve_room(p, worker, &n, &dl, &have_dl);
+    int rc = reserve_room(p, self != NULL, &n, &dl, &have_dl);
     if (rc < 0)
         return rc;
     tpi_task *t;
     tp_future *f = NULL;
     if (out == NULL && storage == NULL && deadline == 0) {
         /* No future wanted: the small ordinary task. */
-        if ((t = tpi_task_alloc(p)) == NULL)
+        if ((t = tpi_task_alloc(p, self)) == NULL)
             goto no_memory;
         tpi_task_init(t, fn, arg);
     } else {
@@ -278,16 +277,16 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     if (rc == ROOM_OK) {
         tpi_list one = TPI_LIST_INIT;
         tpi_list_push(&one, t);
-        if ((rc = enqueue(p, &one, 1, 1, level)) != 0) {
+        if ((rc = enqueue(p, self, &one, 1, 1, level)) != 0) {
             tpi_release_room(p, 1);
-            discard_chain(p, &one);
+            discard_chain(p, self, &one);
             return rc;
         }
     }
     if (out != NULL)
         *out = f;
     if (rc == ROOM_INLINE)
-        run_inline(p, t);
+        run_inline(p, self, t);
     return 0;
 
 no_memory:
@@ -338,11 +337,11 @@ int tpi_submit_runner(tp_pool *p, tp_task_fn fn, void *arg, bool to_back)
 {
     if (tpi_forked(p))
         return TP_EFORKED;
-    bool worker = tpi_on_worker_of(p);
-    if (!worker &&
+    tpi_worker *self = tpi_worker_of(p);
+    if (self == NULL &&
         atomic_load_explicit(&p->stop_flag, memory_order_acquire) != STOP_NONE)
         return TP_ESHUTDOWN;
-    tpi_task *t = tpi_task_alloc(p);
+    tpi_task *t = tpi_task_alloc(p, self);
     if (t == NULL)
         return TP_ENOMEM;
     tpi_task_init(t, fn, arg);
@@ -350,20 +349,20 @@ int tpi_submit_runner(tp_pool *p, tp_task_fn fn, void *arg, bool to_back)
         atomic_fetch_add_explicit(&p->queued, 1, memory_order_seq_cst);
     tpi_list one = TPI_LIST_INIT;
     tpi_list_push(&one, t);
-    if (to_back && worker) {
+    if (to_back && self != NULL) {
         /* Behind everything queued, not on top of the worker's own deque
          * (which it would pop next, ahead of the injector). */
         pthread_mutex_lock(&p->inj_mu);
-        tpi_bump(&tpi_self->count.submitted, 1);
+        tpi_bump(&self->count.submitted, 1);
         inject_locked(p, TP_PRIORITY_NORMAL, &one, 1);
         pthread_mutex_unlock(&p->inj_mu);
         tpi_wake_some(p, 1);
         return 0;
     }
-    int rc = enqueue(p, &one, 1, 1, TP_PRIORITY_NORMAL);
+    int rc = enqueue(p, self, &one, 1, 1, TP_PRIORITY_NORMAL);
     if (rc != 0) {
         tpi_release_room(p, 1);
-        discard_chain(p, &one);
+        discard_chain(p, self, &one);
     }
     return rc;
 }
@@ -384,12 +383,13 @@ int tp_submit_ex(tp_pool *pool, tp_task_fn fn, void *arg,
 }
 
 /* The batch path described with tpi_batch: one block, a few carriers. */
-static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
+static int submit_jobs(tp_pool *p, tpi_worker *self, tp_job *jobs, size_t n,
+                       size_t *accepted)
 {
     size_t one = 1;
     bool have_dl = false;
     tpi_deadline dl;
-    int rc = reserve_room(p, tpi_on_worker_of(p), &one, &dl, &have_dl);
+    int rc = reserve_room(p, self != NULL, &one, &dl, &have_dl);
     if (rc < 0)
         return rc; /* unbounded: only a shutdown refuses */
     if (n > (SIZE_MAX - sizeof(tpi_batch)) / sizeof(tp_job))
@@ -407,9 +407,9 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
     atomic_init(&b->carriers, k);
     tpi_list carriers = TPI_LIST_INIT;
     for (unsigned i = 0; i < k; i++) {
-        tpi_task *t = tpi_task_alloc(p);
+        tpi_task *t = tpi_task_alloc(p, self);
         if (t == NULL) {
-            discard_chain(p, &carriers);
+            discard_chain(p, self, &carriers);
             tpi_free(b);
             return TP_ENOMEM;
         }
@@ -421,8 +421,8 @@ static int submit_jobs(tp_pool *p, tp_job *jobs, size_t n, size_t *accepted)
         b->jobs[i] = jobs[i];
         b->jobs[i].id = id + i;
     }
-    if ((rc = enqueue(p, &carriers, k, n, TP_PRIORITY_NORMAL)) != 0) {
-        discard_chain(p, &carriers);
+    if ((rc = enqueue(p, self, &carriers, k, n, TP_PRIORITY_NORMAL)) != 0) {
+        discard_chain(p, self, &carriers);
         tpi_free(b);
         return rc;
     }
@@ -443,15 +443,16 @@ int tp_submit_batch(tp_pool *p, tp_job *jobs, size_t n, tp_future **futures,
  * reserve_room() said; ROOM_INLINE means k == 1) as one chain, and queues
  * it in one go or runs it here.  *made: how many were accepted, the first
  * ones.  Returns 0, or why the rest were not (TP_ENOMEM, TP_ESHUTDOWN). */
-static int submit_part(tp_pool *p, tp_job *jobs, size_t k, int room,
-                       tp_future **futures, bool internal, size_t *made)
+static int submit_part(tp_pool *p, tpi_worker *self, tp_job *jobs, size_t k,
+                       int room, tp_future **futures, bool internal,
+                       size_t *made)
 {
     tpi_list chain = TPI_LIST_INIT;
     size_t m = 0;
     for (; m < k; m++) {
         tpi_task *t;
         if (futures == NULL) {
-            if ((t = tpi_task_alloc(p)) == NULL)
+            if ((t = tpi_task_alloc(p, self)) == NULL)
                 break;
             tpi_task_init(t, jobs[m].fn, jobs[m].arg);
         } else {
@@ -470,12 +471,12 @@ static int submit_part(tp_pool *p, tp_job *jobs, size_t k, int room,
     if (room == ROOM_OK && m < k)
         tpi_release_room(p, k - m);
     if (m > 0 && room == ROOM_INLINE) {
-        run_inline(p, tpi_list_pop(&chain));
+        run_inline(p, self, tpi_list_pop(&chain));
     } else if (m > 0) {
-        int rc = enqueue(p, &chain, m, m, TP_PRIORITY_NORMAL);
+        int rc = enqueue(p, self, &chain, m, m, TP_PRIORITY_NORMAL);
         if (rc != 0) {
             tpi_release_room(p, m);
-            discard_chain(p, &chain);
+            discard_chain(p, self, &chain);
             if (futures != NULL)
                 for (size_t i = 0; i < m; i++)
                     futures[i] = NULL;
@@ -504,17 +505,17 @@ static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
         for (size_t i = 0; i < n; i++)
             futures[i] = NULL;
 
+    tpi_worker *self = tpi_worker_of(p);
     if (futures == NULL && p->capacity == 0 && n >= TPI_BATCH_MIN)
-        return submit_jobs(p, jobs, n, accepted);
+        return submit_jobs(p, self, jobs, n, accepted);
 
-    bool worker = tpi_on_worker_of(p);
     bool have_dl = false;
     tpi_deadline dl;
     size_t done = 0; /* accepted so far, in order */
     int rc = 0;
     while (done < n && rc == 0) {
         size_t k = n - done;
-        int room = reserve_room(p, worker, &k, &dl, &have_dl);
+        int room = reserve_room(p, self != NULL, &k, &dl, &have_dl);
         if (room < 0) {
             rc = room;
             break;
@@ -522,7 +523,7 @@ static int submit_batch(tp_pool *p, tp_job *jobs, size_t n,
         if (room == ROOM_INLINE)
             k = 1;
         size_t made = 0;
-        rc = submit_part(p, jobs + done, k, room,
+        rc = submit_part(p, self, jobs + done, k, room,
                          futures != NULL ? futures + done : NULL, internal,
                          &made);
         done += made;

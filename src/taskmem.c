@@ -218,20 +218,18 @@ static tpi_tls_tasks *cache_for(tpi_taskmem *m)
     return c;
 }
 
-tpi_task *tpi_task_alloc(tp_pool *p)
+tpi_task *tpi_task_alloc(tp_pool *p, tpi_worker *self)
 {
-    if (tpi_on_worker_of(p))
-        return pop_free(p->mem, &tpi_self->own.free_tasks,
-                        &tpi_self->own.nfree);
+    if (self != NULL)
+        return pop_free(p->mem, &self->own.free_tasks, &self->own.nfree);
     tpi_tls_tasks *c = cache_for(p->mem);
     return pop_free(p->mem, &c->head, &c->n);
 }
 
-void tpi_task_free(tp_pool *p, tpi_task *t)
+void tpi_task_free(tp_pool *p, tpi_worker *self, tpi_task *t)
 {
-    if (tpi_on_worker_of(p)) {
-        push_free(p->mem, &tpi_self->own.free_tasks, &tpi_self->own.nfree,
-                  t);
+    if (self != NULL) {
+        push_free(p->mem, &self->own.free_tasks, &self->own.nfree, t);
         return;
     }
     tpi_tls_tasks *c = cache_for(p->mem);
