@@ -416,7 +416,7 @@ typedef struct tp_task_opts {
 #define TP_TASK_OPTS_SIZE_V1                                                   \
     (offsetof(tp_task_opts, start_deadline_ms) + sizeof(int64_t))
 
-/** As tp_options_init_size(), for tp_task_opts.
+/** As tp_options_init_size(), for tp_task_opts.  Thread-safe.
  * Errors: TP_EINVAL if opts is NULL or size is below TP_TASK_OPTS_SIZE_V1
  * (then nothing is written). */
 TP_EXTERN int tp_task_opts_init_size(tp_task_opts *opts, size_t size);
@@ -1389,6 +1389,7 @@ TP_EXTERN int tp_strand_submit(tp_strand *s, tp_task_fn fn, void *arg);
  * reference (tp_future_release()).  The future is an ordinary one: it is
  * PENDING while the task waits in the strand, cancelling it then means the
  * task never runs (the strand goes on with the next), and so on.
+ * Thread-safe, as tp_strand_submit().
  * Errors: as tp_strand_submit(); also TP_EINVAL if out is NULL.  On error
  * *out is unchanged. */
 TP_EXTERN int tp_strand_submit_future(tp_strand *s, tp_task_fn fn, void *arg,
@@ -1399,8 +1400,9 @@ TP_EXTERN int tp_strand_submit_future(tp_strand *s, tp_task_fn fn, void *arg,
  * last has returned (at once if it holds none).  Callable from anywhere,
  * a task of the strand included.  Afterwards the handle must not be used
  * again, except by the strand's own tasks still to run, whose submits to
- * it return TP_ESHUTDOWN.  Must be called once, with no other submit to
- * the strand in progress or to come.  In the child of a fork(), frees the
+ * it return TP_ESHUTDOWN.  Not thread-safe with respect to submits to the
+ * same strand: it must be called once, with no other submit to the strand
+ * in progress or to come.  In the child of a fork(), frees the
  * child's copy (its tasks are left as they are).
  * Errors: TP_EINVAL (NULL). */
 TP_EXTERN int tp_strand_destroy(tp_strand *s);

@@ -191,7 +191,8 @@ typedef struct tp_redis_client_opts {
     size_t max_reply;
 } tp_redis_client_opts;
 
-/** Fills *opts with the defaults.  Errors: TP_EINVAL (NULL). */
+/** Fills *opts with the defaults.  Thread-safe.  Errors: TP_EINVAL
+ * (NULL). */
 TP_EXTERN int tp_redis_client_opts_init(tp_redis_client_opts *opts);
 
 /** Connects to Redis (once, synchronously, so that a wrong address or
@@ -227,7 +228,8 @@ typedef struct tp_redis_submit_opts {
     unsigned max_attempts;
 } tp_redis_submit_opts;
 
-/** Fills *opts with the defaults.  Errors: TP_EINVAL (NULL). */
+/** Fills *opts with the defaults.  Thread-safe.  Errors: TP_EINVAL
+ * (NULL). */
 TP_EXTERN int tp_redis_submit_opts_init(tp_redis_submit_opts *opts);
 
 /** Submits the task `fn_name` with `len` bytes of `payload` (copied: the
@@ -311,21 +313,27 @@ typedef struct tp_redis_call tp_redis_call;
 typedef int (*tp_redis_task_fn)(tp_redis_call *call, void *ctx);
 
 /** The payload's bytes (followed by a NUL not counted in *len) and their
- * number.  Valid during the call.  NULL for a NULL call. */
+ * number, owned by the call: valid during the task function's run only.
+ * To be called by that task function, on its thread.  No errors: NULL
+ * (and *len 0) for a NULL call. */
 TP_EXTERN const void *tp_redis_call_payload(const tp_redis_call *call,
                                             size_t *len);
 
-/** Sets the reply (copied; a second call replaces the first).
+/** Sets the reply (copied: data stays the caller's; a second call replaces
+ * the first).  To be called by the task function, on its thread.
  * Errors: TP_EINVAL (call NULL, data NULL with len > 0), TP_REDIS_ETOOBIG
  * (over the worker's max_reply: the reply is unchanged), TP_ENOMEM. */
 TP_EXTERN int tp_redis_call_reply(tp_redis_call *call, const void *data,
                                   size_t len);
 
-/** The task's id ("CLIENT/N", unique per client), static for the call. */
+/** The task's id ("CLIENT/N", unique per client), owned by the call and
+ * valid during the task function's run.  To be called by that function,
+ * on its thread.  No errors: NULL for a NULL call. */
 TP_EXTERN const char *tp_redis_call_task_id(const tp_redis_call *call);
 
 /** Which delivery of the task this is: 1 the first time, more after a
- * reclaim (a previous worker died or stalled holding it).  0 for NULL. */
+ * reclaim (a previous worker died or stalled holding it).  To be called
+ * by the task function, on its thread.  No errors: 0 for NULL. */
 TP_EXTERN unsigned tp_redis_call_attempt(const tp_redis_call *call);
 
 /** A worker: serves task streams with a local pool.  Opaque. */
@@ -357,11 +365,14 @@ typedef struct tp_redis_worker_opts {
     int64_t drain_ms;
 } tp_redis_worker_opts;
 
-/** Fills *opts with the defaults.  Errors: TP_EINVAL (NULL). */
+/** Fills *opts with the defaults.  Thread-safe.  Errors: TP_EINVAL
+ * (NULL). */
 TP_EXTERN int tp_redis_worker_opts_init(tp_redis_worker_opts *opts);
 
 /** Creates a worker (no connection yet: tp_redis_worker_serve() makes
- * them).  `opts` may be NULL; it is only read during the call.
+ * them).  `opts` may be NULL; it is only read during the call.  On
+ * success *out owns the worker (tp_redis_worker_destroy()).  Thread-safe
+ * (workers are independent).
  * Errors: TP_EINVAL (out NULL, bad option), TP_ENOMEM. */
 TP_EXTERN int tp_redis_worker_create(tp_redis_worker **out,
                                      const tp_redis_worker_opts *opts);
@@ -407,7 +418,9 @@ typedef struct tp_redis_worker_stats {
 TP_EXTERN int tp_redis_worker_stats_get(tp_redis_worker *w,
                                         tp_redis_worker_stats *stats);
 
-/** Frees a worker that is not serving (never served, or serve returned).
+/** Frees a worker that is not serving (never served, or serve returned);
+ * the handle is invalid afterwards.  Not thread-safe with respect to other
+ * calls on the same worker.
  * Errors: TP_EINVAL (NULL), TP_EBUSY (serve is running). */
 TP_EXTERN int tp_redis_worker_destroy(tp_redis_worker *w);
 
