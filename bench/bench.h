@@ -77,6 +77,7 @@ typedef struct bench_peer {
     const char *batch_form;  /* what submit_batch() is, or NULL           */
     unsigned flags;    /* BENCH_*                                        */
     size_t handle_size; /* bytes of a spawn() handle (<= BENCH_HANDLE_MAX) */
+    size_t handle_align; /* its alignment; 0: that of max_align_t        */
 
     /* The library's version, as a string (static storage). */
     const char *(*version)(void);

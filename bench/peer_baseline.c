@@ -224,6 +224,7 @@ const bench_peer bench_peer_impl = {
     .batch_form = "a chain of jobs appended under one lock, one broadcast",
     .flags = 0,
     .handle_size = sizeof(bench_event),
+    .handle_align = _Alignof(bench_event),
     .version = bl_version,
     .create = bl_create,
     .destroy = bl_destroy,

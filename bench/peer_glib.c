@@ -162,6 +162,7 @@ const bench_peer bench_peer_impl = {
     .batch_form = NULL,
     .flags = 0,
     .handle_size = sizeof(glib_handle),
+    .handle_align = _Alignof(glib_handle),
     .version = gl_version,
     .create = gl_create,
     .destroy = gl_destroy,

@@ -133,6 +133,7 @@ const bench_peer bench_peer_impl = {
     .batch_form = NULL,
     .flags = 0,
     .handle_size = sizeof(uvjob),
+    .handle_align = _Alignof(uvjob),
     .version = luv_version,
     .create = luv_create,
     .destroy = luv_destroy,

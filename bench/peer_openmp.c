@@ -140,6 +140,7 @@ const bench_peer bench_peer_impl = {
     .batch_form = "taskloop nogroup over each batch (runtime's chunking)",
     .flags = BENCH_NESTED_JOIN | BENCH_NO_DEEP_QUEUE | BENCH_WAITER_RUNS_TASKS,
     .handle_size = sizeof(ompb_handle),
+    .handle_align = _Alignof(ompb_handle),
     .version = ompb_version,
     .create = ompb_create,
     .destroy = ompb_destroy,

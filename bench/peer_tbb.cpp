@@ -149,6 +149,7 @@ bench_peer make_peer()
     p.batch_form = "parallel_for over each batch (caller takes part)";
     p.flags = BENCH_BATCH_WAITER_RUNS;
     p.handle_size = sizeof(tbb_handle);
+    p.handle_align = alignof(tbb_handle);
     p.version = tbb_version;
     p.create = tbb_create;
     p.destroy = tbb_destroy;

@@ -125,6 +125,7 @@ bench_peer make_peer()
     p.flags = BENCH_NESTED_JOIN | BENCH_WAITER_RUNS_TASKS |
               BENCH_FORKJOIN_ONLY;
     p.handle_size = sizeof(tbb_handle);
+    p.handle_align = alignof(tbb_handle);
     p.version = tbb_version;
     p.create = tbb_create;
     p.destroy = tbb_destroy;

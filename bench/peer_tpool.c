@@ -93,6 +93,7 @@ const bench_peer bench_peer_impl = {
     .batch_form = "tp_submit_batch, 1,024 tp_job records a call",
     .flags = BENCH_NESTED_JOIN,
     .handle_size = sizeof(tp_future *),
+    .handle_align = _Alignof(tp_future *),
     .version = tp_version_string,
     .create = tpl_create,
     .destroy = tpl_destroy,

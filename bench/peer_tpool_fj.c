@@ -82,6 +82,7 @@ const bench_peer bench_peer_impl = {
     .flags = BENCH_NESTED_JOIN | BENCH_WAITER_RUNS_TASKS |
              BENCH_FORKJOIN_ONLY,
     .handle_size = sizeof(tp_fj_frame),
+    .handle_align = _Alignof(tp_fj_frame),
     .version = tp_version_string,
     .create = fj_create,
     .destroy = fj_destroy,

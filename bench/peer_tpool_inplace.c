@@ -74,6 +74,7 @@ const bench_peer bench_peer_impl = {
              "fork-join only.",
     .flags = BENCH_NESTED_JOIN | BENCH_FORKJOIN_ONLY,
     .handle_size = sizeof(inplace_handle),
+    .handle_align = _Alignof(inplace_handle),
     .version = tp_version_string,
     .create = ip_create,
     .destroy = ip_destroy,

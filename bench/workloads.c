@@ -86,9 +86,24 @@ struct empty_ctx {
 
 static void *const batch_args[BATCH]; /* every task's argument: NULL */
 
-static size_t handle_stride(void)
+/* n handles' worth of memory, aligned for any handle (aligned_alloc wants
+ * a multiple of the alignment). */
+static void *alloc_handles(size_t bytes)
 {
     size_t al = _Alignof(max_align_t);
+    void *mem = aligned_alloc(al, (bytes + al - 1) / al * al);
+    if (mem == NULL)
+        bench_die("out of memory");
+    return mem;
+}
+
+/* The distance between two handles in an array of them: the handle's size
+ * rounded up to its alignment, as a C array of the peer's handle type has
+ * it. */
+static size_t handle_stride(void)
+{
+    size_t al = PEER->handle_align ? PEER->handle_align
+                                   : _Alignof(max_align_t);
     size_t hs = PEER->handle_size ? PEER->handle_size : 1;
     return (hs + al - 1) / al * al;
 }
@@ -134,9 +149,7 @@ static void empty_alloc(struct empty_ctx *c)
     if (c->kind != EMPTY_FUTURE)
         return;
     size_t bytes = handle_stride() * (size_t)c->n;
-    c->handles = aligned_alloc(_Alignof(max_align_t), bytes);
-    if (c->handles == NULL)
-        bench_die("out of memory");
+    c->handles = alloc_handles(bytes);
     memset(c->handles, 0, bytes);
     c->base = bench_xcalloc(c->n, 1);
 }
@@ -444,10 +457,7 @@ static void mem_body(bench_pool *pool, void *vctx)
         /* The caller's handle storage counts too.  The gate is a task of
          * the same kind (handle 0). */
         size_t stride = handle_stride();
-        unsigned char *handles = aligned_alloc(_Alignof(max_align_t),
-                                               stride * (size_t)(c->n + 1));
-        if (handles == NULL)
-            bench_die("out of memory");
+        unsigned char *handles = alloc_handles(stride * (size_t)(c->n + 1));
         for (uint64_t i = 0; i <= c->n; i++)
             if (PEER->spawn(pool, i == 0 ? &mem_gate : NULL,
                             handles + i * stride) != 0)

@@ -152,6 +152,13 @@ typedef void (*tp_free_fn)(void *ptr);
  * free).  Call it before any other tpool function, or when no pool, queue or
  * future exists: memory allocated with one allocator is freed with the one
  * in force when it is freed.  Passing NULL for both restores the defaults.
+ * Memory: with the defaults, futures are 64-byte blocks that the library
+ * recycles, in slabs of 64 KiB, while any pool exists; the slabs go back
+ * once no pool exists and every future has been released, and each thread
+ * that cached some has since exited, destroyed the last pool or released a
+ * future.  With functions of
+ * your own, each future is an allocation of its own, so they see every
+ * one.
  * Not thread-safe with respect to any other tpool call.
  * Errors: TP_EINVAL if exactly one of the two is NULL. */
 TP_EXTERN int tp_replace_allocator(tp_malloc_fn malloc_fn, tp_free_fn free_fn);

@@ -46,6 +46,12 @@ void *tpi_calloc(size_t n, size_t size)
     return p;
 }
 
+bool tpi_alloc_is_default(void)
+{
+    return atomic_load_explicit(&tpi_malloc_fn, memory_order_relaxed) ==
+           malloc;
+}
+
 void tpi_free(void *ptr)
 {
     if (ptr != NULL)

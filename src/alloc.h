@@ -9,11 +9,15 @@
 #ifndef TPI_ALLOC_H
 #define TPI_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *tpi_malloc(size_t size);
 /* Zero-filled; fails (NULL) on overflow of n * size. */
 void *tpi_calloc(size_t n, size_t size);
 void tpi_free(void *ptr);
+/* Whether the allocator is malloc/free (no tp_replace_allocator() in
+ * force). */
+bool tpi_alloc_is_default(void);
 
 #endif

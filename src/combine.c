@@ -142,7 +142,7 @@ static void dispatch(tp_future *f, void *ctx)
 
 void tpi_item_init(tpi_item *it, void (*run)(tpi_item *))
 {
-    it->cb.next = NULL;
+    it->cb.node.next = NULL;
     it->cb.fn = dispatch;
     it->cb.ctx = it;
     it->cb.heap = false;
@@ -271,7 +271,7 @@ int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
 {
     if (source == NULL || fn == NULL || out == NULL || (flags & ~TPI_THEN_FLAGS) ||
         (flags & TP_THEN_ALWAYS && flags & TP_THEN_ON_FAILURE) ||
-        source->inplace)
+        tpi_future_inplace(source))
         return TP_EINVAL;
     then_node *n = tpi_malloc(sizeof *n);
     if (n == NULL)
@@ -292,8 +292,8 @@ int tp_future_then(tp_future *source, tp_pool *pool, tp_then_fn fn, void *ctx,
     n->ctx = ctx;
     n->flags = flags;
     /* `out` cannot settle before the source does (see "After fork()"). */
-    if (tpi_stuck_after_fork(source, tpi_fork_generation()))
-        f->gen = source->gen;
+    if (tpi_stuck_after_fork(source, tpi_gen_now()))
+        tpi_future_set_gen(f, tpi_future_gen(source));
     /* This call's, the source callback's chain, and on_out's. */
     atomic_init(&n->refs, cancel_source ? 3u : 2u);
     tpi_item_init(&n->on_source, then_source_settled);
@@ -448,15 +448,15 @@ static void settled_snapshot(tp_future *const *fs, size_t n, size_t *settled,
  * one input that can settle here (or has settled) does. */
 static unsigned combined_gen(tp_future *const *fs, size_t n, bool any)
 {
-    unsigned gen = tpi_fork_generation();
+    unsigned gen = tpi_gen_now();
     for (size_t i = 0; i < n; i++) {
         bool stuck = tpi_stuck_after_fork(fs[i], gen);
         if (stuck && !any)
-            return fs[i]->gen;
+            return tpi_future_gen(fs[i]);
         if (!stuck && any)
             return gen;
     }
-    return any ? fs[0]->gen : gen;
+    return any ? tpi_future_gen(fs[0]) : gen;
 }
 
 /* A combinator's state of `size` bytes and the future it settles, with
@@ -483,7 +483,7 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
     if (fs == NULL || n == 0 || out == NULL || (flags & ~allowed))
         return TP_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (fs[i] == NULL || fs[i]->inplace)
+        if (fs[i] == NULL || tpi_future_inplace(fs[i]))
             return TP_EINVAL;
     if (n > (SIZE_MAX - sizeof(combiner)) / sizeof(comb_input))
         return TP_ENOMEM;
@@ -500,7 +500,7 @@ static int combine(tp_future *const *fs, size_t n, unsigned flags, bool any,
     c->flags = flags;
     c->any = any;
     c->n = n;
-    f->gen = combined_gen(fs, n, any);
+    tpi_future_set_gen(f, combined_gen(fs, n, any));
     /* One per input callback, this call's, and on_out's. */
     atomic_init(&c->refs, n + 1 + (cancel ? 1 : 0));
     atomic_init(&c->pending, n);

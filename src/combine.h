@@ -43,7 +43,7 @@ void *tpi_alloc_with_out(size_t size, tp_future **out);
  * nothing in this process will settle it (combine.c, "After fork()"). */
 static inline bool tpi_stuck_after_fork(const tp_future *f, unsigned gen)
 {
-    return f->gen != gen && !tpi_future_done(f);
+    return tpi_future_gen(f) != gen && !tpi_future_done(f);
 }
 
 #endif

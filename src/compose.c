@@ -57,7 +57,14 @@ static void compose_unref(compose_node *n)
 static void *compose_step(tp_future *source, void *ctx)
 {
     compose_node *n = ctx;
-    return n->fn(source, n->ctx);
+    tp_future *g = n->fn(source, n->ctx);
+    /* A function that failed has no result for mid to keep: a future it
+     * returned all the same is dropped here. */
+    if (g != NULL && tpi_running_error() != 0) {
+        tp_future_release(g);
+        g = NULL;
+    }
+    return g;
 }
 
 static void compose_inner_settled(tpi_item *it)
@@ -75,8 +82,11 @@ static void compose_mid_settled(tpi_item *it)
     compose_node *n = TPI_CONTAINER_OF(it, compose_node, on_mid);
     tp_future *mid = n->mid;
     bool ran = tp_future_started(mid) != 0;
-    /* What fn returned, whatever mid's outcome (read once final). */
-    tp_future *g = ran ? (tp_future *)mid->result : NULL;
+    /* What fn returned, if it completed (compose_step() dropped any other;
+     * read once final). */
+    tp_future *g = ran && tp_future_state(mid) == TP_COMPLETED
+                       ? (tp_future *)mid->out.result
+                       : NULL;
     if (tp_future_state(mid) != TP_COMPLETED || !ran) {
         /* fn did not run (a pass-through, a cancel) or failed: out
          * settles as mid did; a future fn returned all the same is
@@ -86,7 +96,7 @@ static void compose_mid_settled(tpi_item *it)
         if (g != NULL)
             tp_future_release(g);
         tpi_settle_like(n->out, mid, result);
-    } else if (g == NULL || g->inplace) {
+    } else if (g == NULL || tpi_future_inplace(g)) {
         if (g != NULL)
             tp_future_release(g);
         tpi_promise_settle(n->out, TP_FAILED, NULL, TP_EINVAL);
@@ -123,7 +133,7 @@ int tp_future_then_compose(tp_future *source, tp_pool *pool, tp_compose_fn fn,
     if (source == NULL || fn == NULL || out == NULL ||
         (flags & ~TPI_THEN_FLAGS) ||
         (flags & TP_THEN_ALWAYS && flags & TP_THEN_ON_FAILURE) ||
-        source->inplace)
+        tpi_future_inplace(source))
         return TP_EINVAL;
     tp_future *f;
     compose_node *n = tpi_alloc_with_out(sizeof *n, &f);
@@ -140,7 +150,7 @@ int tp_future_then_compose(tp_future *source, tp_pool *pool, tp_compose_fn fn,
         tpi_free(n);
         return rc;
     }
-    f->gen = n->mid->gen;
+    tpi_future_set_gen(f, tpi_future_gen(n->mid));
     /* This call's, on_mid's and on_out's. */
     atomic_init(&n->refs, 3);
     tpi_item_init(&n->on_mid, compose_mid_settled);
@@ -247,7 +257,7 @@ static void timeout_out_settled(tpi_item *it)
 int tp_future_or_timeout(tp_future *source, tp_pool *pool, int64_t timeout_ms,
                          unsigned flags, tp_future **out)
 {
-    if (source == NULL || pool == NULL || out == NULL || source->inplace ||
+    if (source == NULL || pool == NULL || out == NULL || tpi_future_inplace(source) ||
         (flags & ~(unsigned)TP_COMBINE_CANCEL_INPUTS))
         return TP_EINVAL;
     if (tpi_pool_forked(pool))
@@ -280,8 +290,9 @@ int tp_future_or_timeout(tp_future *source, tp_pool *pool, int64_t timeout_ms,
             tpi_free(n);
             return rc;
         }
-    } else if (tpi_stuck_after_fork(source, tpi_fork_generation())) {
-        f->gen = source->gen; /* no timer: settles only as the source */
+    } else if (tpi_stuck_after_fork(source, tpi_gen_now())) {
+        /* no timer: settles only as the source */
+        tpi_future_set_gen(f, tpi_future_gen(source));
     }
     *out = f;
     tpi_future_add_callback(f, &n->on_out.cb);

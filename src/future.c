@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "fork.h"
+#include "futmem.h"
 #include "pool.h"
 
 /* ---- the lock table ---------------------------------------------------- */
@@ -100,60 +101,41 @@ static uint64_t new_id(void)
     return tpi_id_next++;
 }
 
-#define TPI_CACHE_MAX 512
-static _Thread_local tpi_cache *tpi_tls_cache;
-
-void tpi_cache_attach(tpi_cache *c)
-{
-    if (c == NULL && tpi_tls_cache != NULL) {
-        tpi_task *t = tpi_tls_cache->head;
-        while (t != NULL) {
-            tpi_task *next = t->next;
-            tpi_free(tpi_future_of(t));
-            t = next;
-        }
-        tpi_tls_cache->head = NULL;
-        tpi_tls_cache->n = 0;
-    }
-    tpi_tls_cache = c;
-}
-
 static void future_free(tp_future *f)
 {
-    tpi_cache *c = tpi_tls_cache;
-    if (c != NULL && c->n < TPI_CACHE_MAX) {
-        f->task.next = c->head;
-        c->head = &f->task;
-        c->n++;
-    } else {
+    if (tpi_future_has(f, TPI_K_HEAP))
         tpi_free(f);
-    }
+    else
+        tpi_futmem_free(f);
+}
+
+_Static_assert(sizeof(tp_future) <= TPI_FUTMEM_BLOCK,
+               "a future fits a futmem block");
+_Static_assert(sizeof(tp_future) + sizeof(tpi_future_ext) <=
+                   TP_TASK_STORAGE_SIZE,
+               "a future and its extension fit caller storage");
+
+static tp_future *init_at(void *mem, unsigned kind, tp_task_fn fn,
+                          void *arg, struct tp_pool *pool, uint32_t refs)
+{
+    tp_future *f = mem;
+    atomic_init(&f->state,
+                TP_PENDING | (uint32_t)tpi_gen_now() << TPI_GEN_SHIFT);
+    atomic_init(&f->refs, refs);
+    f->task.next = NULL;
+    f->task.fn = fn;
+    f->task.arg = arg;
+    f->task.idk = new_id() << TPI_K_BITS | TPI_K_FUTURE | kind;
+    f->out.result = NULL;
+    f->pool = pool;
+    f->listeners = NULL;
+    return f;
 }
 
 tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
                            struct tp_pool *pool, uint32_t refs)
 {
-    tp_future *f = mem;
-    atomic_init(&f->state, TP_PENDING);
-    atomic_init(&f->refs, refs);
-    f->error = 0;
-    f->gen = tpi_fork_generation();
-    f->prio = TP_PRIORITY_NORMAL;
-    f->inplace = false;
-    f->internal = false;
-    f->queued = false;
-    atomic_init(&f->pool_done, 0);
-    f->promise = false;
-    f->deadline_ns = 0;
-    f->task.next = NULL;
-    f->task.fn = fn;
-    f->task.arg = arg;
-    f->task.idk = new_id() << 1 | 1u;
-    f->result = NULL;
-    f->pool = pool;
-    f->waiters = NULL;
-    f->callbacks = NULL;
-    return f;
+    return init_at(mem, TPI_K_INPLACE, fn, arg, pool, refs);
 }
 
 void tpi_task_init(tpi_task *t, tp_task_fn fn, void *arg)
@@ -161,33 +143,41 @@ void tpi_task_init(tpi_task *t, tp_task_fn fn, void *arg)
     t->next = NULL;
     t->fn = fn;
     t->arg = arg;
-    t->idk = new_id() << 1;
+    t->idk = new_id() << TPI_K_BITS;
 }
 
 tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
                           uint32_t refs)
 {
-    tpi_cache *c = tpi_tls_cache;
-    void *mem;
-    if (c != NULL && c->head != NULL) {
-        mem = tpi_future_of(c->head);
-        c->head = c->head->next;
-        c->n--;
-    } else if ((mem = tpi_malloc(sizeof(tp_future))) == NULL) {
+    bool heap;
+    void *mem = tpi_futmem_alloc(&heap);
+    if (mem == NULL)
         return NULL;
-    }
-    return tpi_future_init(mem, fn, arg, pool, refs);
+    return init_at(mem, heap ? TPI_K_HEAP : 0u, fn, arg, pool, refs);
+}
+
+tp_future *tpi_future_new_dl(tp_task_fn fn, void *arg, struct tp_pool *pool,
+                             uint32_t refs, uint64_t deadline_ns)
+{
+    if (deadline_ns == 0)
+        return tpi_future_new(fn, arg, pool, refs);
+    void *mem = tpi_malloc(sizeof(tp_future) + sizeof(tpi_future_ext));
+    if (mem == NULL)
+        return NULL;
+    tp_future *f = init_at(mem, TPI_K_HEAP, fn, arg, pool, refs);
+    tpi_future_put_deadline(f, deadline_ns);
+    return f;
 }
 
 void tpi_future_discard(tp_future *f)
 {
-    if (!f->inplace)
+    if (!tpi_future_inplace(f))
         future_free(f);
 }
 
 void tpi_future_pool_release(tp_future *f)
 {
-    if (!f->inplace) {
+    if (!tpi_future_inplace(f)) {
         tp_future_release(f);
         return;
     }
@@ -195,10 +185,10 @@ void tpi_future_pool_release(tp_future *f)
      * reuse the memory as soon as it sees DONE.  The slot is the address's,
      * not the memory's.  Release: everything the pool did with f.  The
      * pool's reference in refs is left as it is: caller storage is never
-     * freed, so nothing acts on that count, and pool_done is what says the
+     * freed, so nothing acts on that count, and TPI_POOL_DONE says the
      * pool has let go (one RMW per task, as for a future the pool frees). */
     unsigned slot = slot_of(f);
-    uint32_t old = atomic_exchange_explicit(&f->pool_done, TPI_POOL_DONE,
+    uint32_t old = atomic_fetch_or_explicit(&f->refs, TPI_POOL_DONE,
                                             memory_order_acq_rel);
     if (old & TPI_POOL_WAITER) {
         /* The waiter set WAITER under this lock and waits under it. */
@@ -219,11 +209,11 @@ int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl)
     pthread_mutex_lock(&tpi_locks[slot]);
     /* Either this RMW sees DONE, or the releasing thread's exchange sees
      * WAITER and broadcasts under the lock held here until the wait. */
-    uint32_t s = atomic_fetch_or_explicit(&f->pool_done, TPI_POOL_WAITER,
+    uint32_t s = atomic_fetch_or_explicit(&f->refs, TPI_POOL_WAITER,
                                           memory_order_acq_rel);
     while (!(s & TPI_POOL_DONE)) {
         int w = tpi_cond_wait(&tpi_conds[slot], &tpi_locks[slot], dl);
-        s = atomic_load_explicit(&f->pool_done, memory_order_acquire);
+        s = atomic_load_explicit(&f->refs, memory_order_acquire);
         if (w == ETIMEDOUT && !(s & TPI_POOL_DONE)) {
             rc = TP_ETIMEDOUT;
             break;
@@ -231,6 +221,15 @@ int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl)
     }
     pthread_mutex_unlock(&tpi_locks[slot]);
     return rc;
+}
+
+/* Stores the outcome of a settle to `to` in f->out. */
+static void put_outcome(tp_future *f, tp_state to, void *result, int error)
+{
+    if (to == TP_COMPLETED)
+        f->out.result = result;
+    else
+        f->out.error = error;
 }
 
 tp_future *tpi_promise_new(uint32_t refs)
@@ -246,8 +245,7 @@ bool tpi_promise_settle(tp_future *f, tp_state to, void *result, int error)
      * only this path can produce those for a promise. */
     if (tp_future_state(f) != TP_PENDING)
         return false;
-    f->result = result;
-    f->error = error;
+    put_outcome(f, to, result, error);
     return tpi_future_settle(f, TP_PENDING, to);
 }
 
@@ -260,7 +258,7 @@ int tp_promise_create(tp_future **out)
     tp_future *f = tpi_promise_new(1);
     if (f == NULL)
         return TP_ENOMEM;
-    f->promise = true;
+    tpi_future_mark(f, TPI_K_PROMISE);
     *out = f;
     return 0;
 }
@@ -273,7 +271,7 @@ int tp_promise_create(tp_future **out)
  * stop. */
 static int promise_settle(tp_future *f, tp_state to, void *result, int error)
 {
-    if (f == NULL || !f->promise)
+    if (f == NULL || !tpi_future_has(f, TPI_K_PROMISE))
         return TP_EINVAL;
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
@@ -282,8 +280,7 @@ static int promise_settle(tp_future *f, tp_state to, void *result, int error)
     } while (!atomic_compare_exchange_weak_explicit(
         &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING,
         memory_order_acquire, memory_order_relaxed));
-    f->result = result;
-    f->error = error;
+    put_outcome(f, to, result, error);
     tpi_future_settle(f, TP_RUNNING, to);
     return 0;
 }
@@ -315,34 +312,30 @@ int tp_future_release(tp_future *f)
         return TP_EINVAL;
     /* acq_rel: every owner's last use happens before the free. */
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1 &&
-        !f->inplace)
+        !tpi_future_inplace(f))
         future_free(f);
     return 0;
 }
 
 /* ---- settling ------------------------------------------------------------ */
 
+/* Runs the callbacks of `list`, linked through node.next, in its order. */
 static void run_callbacks(tp_future *f, tpi_callback *list)
 {
-    /* The list is newest first; reverse it to run in registration order. */
-    tpi_callback *ordered = NULL;
     while (list != NULL) {
-        tpi_callback *next = list->next;
-        list->next = ordered;
-        ordered = list;
-        list = next;
-    }
-    while (ordered != NULL) {
-        tpi_callback *next = ordered->next;
-        bool heap = ordered->heap;
-        ordered->fn(f, ordered->ctx);
+        tpi_callback *next = (tpi_callback *)(void *)list->node.next;
+        bool heap = list->heap;
+        list->fn(f, list->ctx);
         if (heap)
-            tpi_free(ordered);
-        ordered = next;
+            tpi_free(list);
+        list = next;
     }
 }
 
 static bool settle_word(tp_future *f, tp_state from, uint32_t to);
+
+/* What a settle keeps of the word. */
+#define TPI_KEEP (TPI_F_STARTED | TPI_GEN_BITS)
 
 bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
 {
@@ -362,8 +355,9 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
      * Accounting in future.h).  Read before the CAS: once the task is
      * final, a worker may drop the pool's reference at any moment.  Not in
      * a forked child, whose copy of the pool is never touched. */
-    struct tp_pool *acct = from == TP_PENDING && f->queued &&
-                                   f->gen == tpi_fork_generation()
+    struct tp_pool *acct = from == TP_PENDING &&
+                                   tpi_future_has(f, TPI_K_QUEUED) &&
+                                   tpi_future_gen(f) == tpi_gen_now()
                                ? f->pool
                                : NULL;
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -372,10 +366,10 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
     while (!(s & TPI_F_LISTENERS)) {
         if (tpi_state_of(s) != from)
             return false;
-        /* STARTED is kept: a periodic task between runs is PENDING with
-         * it set (tpi_future_rearm). */
+        /* STARTED is kept (a periodic task between runs is PENDING with
+         * it set: tpi_future_rearm), and so is the generation. */
         if (atomic_compare_exchange_weak_explicit(
-                &f->state, &s, to | (s & TPI_F_STARTED), memory_order_acq_rel,
+                &f->state, &s, to | (s & TPI_KEEP), memory_order_acq_rel,
                 memory_order_relaxed)) {
             if (acct != NULL)
                 tpi_pool_settled_unrun(acct);
@@ -393,18 +387,25 @@ static bool settle_word(tp_future *f, tp_state from, uint32_t to)
             return false;
         }
     } while (!atomic_compare_exchange_weak_explicit(
-        &f->state, &s, to | (s & TPI_F_STARTED), memory_order_acq_rel,
+        &f->state, &s, to | (s & TPI_KEEP), memory_order_acq_rel,
         memory_order_relaxed));
-    for (tpi_waiter *w = f->waiters, *next; w != NULL; w = next) {
-        /* Last touches of the node: once `fired` is set its owner may
-         * return and reuse its stack. */
-        next = w->next;
-        w->pprev = NULL;
-        tpi_parker_unpark_flag(w->parker, &w->fired);
+    /* The list is newest first; the callbacks are gathered in reverse, so
+     * that they run in the order they were registered. */
+    tpi_callback *cbs = NULL;
+    for (tpi_listener *l = f->listeners, *next; l != NULL; l = next) {
+        next = l->next;
+        l->pprev = NULL;
+        if (l->waiter) {
+            /* Last touches of the node: once `fired` is set its owner may
+             * return and reuse its stack. */
+            tpi_waiter *w = (tpi_waiter *)(void *)l;
+            tpi_parker_unpark_flag(w->parker, &w->fired);
+        } else {
+            l->next = cbs != NULL ? &cbs->node : NULL;
+            cbs = (tpi_callback *)(void *)l;
+        }
     }
-    f->waiters = NULL;
-    tpi_callback *cbs = f->callbacks;
-    f->callbacks = NULL;
+    f->listeners = NULL;
     pthread_mutex_unlock(mu);
 
     if (acct != NULL)
@@ -430,14 +431,15 @@ void tpi_future_execute(tp_future *f)
     /* A waiting worker runs tasks nested: restore what it was running. */
     tpi_running_ctx outer =
         tpi_running_enter(f, tpi_future_id_of(f), f->pool);
-    f->result = f->task.fn(f->task.arg);
-    tpi_running_leave(outer);
+    void *result = f->task.fn(f->task.arg);
+    int error = tpi_running_leave(outer);
 
     tp_state to = TP_COMPLETED;
-    if (f->error == TP_ECANCELED && tpi_stop_requested(f))
+    if (error == TP_ECANCELED && tpi_stop_requested(f))
         to = TP_CANCELLED;
-    else if (f->error != 0)
+    else if (error != 0)
         to = TP_FAILED;
+    put_outcome(f, to, result, error);
     /* The final word keeps STARTED (tp_future_started()). */
     settle_word(f, TP_RUNNING, (uint32_t)to | TPI_F_STARTED);
 }
@@ -474,21 +476,27 @@ static bool mark_listened(tp_future *f)
     return !tpi_is_final(old);
 }
 
+/* Links l first in f's list; the caller holds f's lock. */
+static void link_listener(tp_future *f, tpi_listener *l)
+{
+    l->next = f->listeners;
+    if (l->next != NULL)
+        l->next->pprev = &l->next;
+    l->pprev = &f->listeners;
+    f->listeners = l;
+}
+
 bool tpi_future_add_waiter(tp_future *f, tpi_waiter *w)
 {
     pthread_mutex_t *mu = lock_of(f);
     pthread_mutex_lock(mu);
     bool linked = mark_listened(f);
+    w->node.waiter = true;
     w->fired = false; /* not yet visible to any settler */
-    if (linked) {
-        w->next = f->waiters;
-        if (w->next != NULL)
-            w->next->pprev = &w->next;
-        w->pprev = &f->waiters;
-        f->waiters = w;
-    } else {
-        w->pprev = NULL;
-    }
+    if (linked)
+        link_listener(f, &w->node);
+    else
+        w->node.pprev = NULL;
     pthread_mutex_unlock(mu);
     return linked;
 }
@@ -502,11 +510,12 @@ void tpi_future_remove_waiter(tp_future *f, tpi_waiter *w)
         return;
     pthread_mutex_t *mu = lock_of(f);
     pthread_mutex_lock(mu);
-    if (w->pprev != NULL) {
-        *w->pprev = w->next;
-        if (w->next != NULL)
-            w->next->pprev = w->pprev;
-        w->pprev = NULL;
+    tpi_listener *l = &w->node;
+    if (l->pprev != NULL) {
+        *l->pprev = l->next;
+        if (l->next != NULL)
+            l->next->pprev = l->pprev;
+        l->pprev = NULL;
     }
     pthread_mutex_unlock(mu);
 }
@@ -516,13 +525,12 @@ void tpi_future_add_callback(tp_future *f, tpi_callback *cb)
     pthread_mutex_t *mu = lock_of(f);
     pthread_mutex_lock(mu);
     bool linked = mark_listened(f);
-    if (linked) {
-        cb->next = f->callbacks;
-        f->callbacks = cb;
-    }
+    cb->node.waiter = false;
+    if (linked)
+        link_listener(f, &cb->node);
     pthread_mutex_unlock(mu);
     if (!linked) {
-        cb->next = NULL;
+        cb->node.next = NULL;
         run_callbacks(f, cb);
     }
 }
@@ -562,7 +570,7 @@ int tp_future_error(const tp_future *f)
     uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
     switch (tpi_state_of(s)) {
     case TP_FAILED:
-        return f->error;
+        return f->out.error;
     case TP_CANCELLED:
         return (s & TPI_F_EXPIRED) ? TP_EEXPIRED : TP_ECANCELED;
     default:

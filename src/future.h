@@ -5,8 +5,21 @@
  * and id.  An ordinary task (tp_submit, batches without futures) is only
  * that, 32 bytes.  A tp_future is a task and the place its outcome lands:
  * it begins with its tpi_task, which is what the pool queues, so a submit
- * with a future still allocates once.  The low bit of the task's `idk`
- * word says which of the two a queued task is.
+ * with a future still allocates once.  The low bits of the task's `idk`
+ * word (TPI_K_*) say which of the two a queued task is, and for a future
+ * the facts about it that never change once it is published (in caller
+ * storage, the library's own, accounted by a queue, a promise, with a
+ * deadline), so that they cost no field of their own.
+ *
+ * Size.  A future is 64 bytes, one cache line's worth (eight words: the
+ * task, state and refs, the outcome, pool, listeners), carved without a
+ * header from futmem.c's blocks.  To get there, what never changes after
+ * publication is in idk's kind bits, the fork generation rides in the
+ * state word, the result and the error share a word (a task's
+ * tp_task_fail() code waits in its running context until it returns:
+ * task.c), and waiters and done-callbacks share one list.  A start
+ * deadline, which few tasks have, lives in an extension after the future
+ * (tpi_future_ext), in memory of its own or in caller storage.
  *
  * State word.  `state` holds a tp_state in its low bits plus flags:
  *   TPI_F_LISTENERS  someone is registered (waiter or done-callback); the
@@ -45,7 +58,8 @@
  * settler is still holding.
  *
  * Caller storage (tp_submit_inplace) is never freed.  The pool's release of
- * it is one atomic exchange of pool_done (its last access to the memory);
+ * it is one atomic RMW setting TPI_POOL_DONE in refs (its last access to
+ * the memory; the count below those bits is never acted on there);
  * a waiter that finds it not done yet marks itself there (WAITER) under
  * the future's lock and waits on the table's condition variable, which
  * the releasing thread then broadcasts (under that lock).  Either the
@@ -58,9 +72,9 @@
  * References.  `refs` counts owners: the caller's handle (if it asked for a
  * future) and the pool's, which it drops after the task has settled and its
  * callbacks have run.  The last release frees the object (to the releasing
- * worker's cache: see tpi_cache).  A future in caller storage is never
- * freed: there the pool's release is pool_done, and its share of refs is
- * never given back.
+ * thread's cache: see futmem.c).  A future in caller storage is never
+ * freed: there the pool's release is TPI_POOL_DONE, and its share of the
+ * count is never given back.
  */
 #ifndef TPI_FUTURE_H
 #define TPI_FUTURE_H
@@ -71,6 +85,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "fork.h"
 #include "parker.h"
 #include "tpool.h"
 
@@ -79,12 +94,26 @@
 #define TPI_F_STOP 0x10u
 #define TPI_F_EXPIRED 0x20u /* with CANCELLED: its start deadline passed */
 #define TPI_F_STARTED 0x40u /* its function was called */
+/* Above the flags, the process generation (fork.c) in which the future
+ * can settle: its pool's, or for a future made from others, that of a
+ * pending input.  Set before it is published; every transition keeps it.
+ * Its low 24 bits: a chain of 2^24 nested forks is not a real process. */
+#define TPI_GEN_SHIFT 8
+#define TPI_GEN_BITS 0xFFFFFF00u
+
+/* A registration on a future: a waiter or a done-callback.  Both kinds
+ * share one list per future (newest first), so that a future spends one
+ * pointer on them; pprev lets a waiter unlink itself. */
+typedef struct tpi_listener {
+    struct tpi_listener *next;
+    struct tpi_listener **pprev; /* NULL once detached */
+    bool waiter;                 /* a tpi_waiter, else a tpi_callback */
+} tpi_listener;
 
 /* A thread blocked on one or more futures: a node per future, all pointing
  * to the thread's parker.  Lives on the waiter's stack. */
 typedef struct tpi_waiter {
-    struct tpi_waiter *next;
-    struct tpi_waiter **pprev; /* NULL once detached */
+    tpi_listener node; /* first */
     tpi_parker *parker;
     bool fired; /* the settler is done with this node (parker's mutex) */
 } tpi_waiter;
@@ -92,54 +121,122 @@ typedef struct tpi_waiter {
 /* A done-callback registration.  Heap-allocated by tp_future_on_done(), or
  * embedded in a larger object by internal users (waitset). */
 typedef struct tpi_callback {
-    struct tpi_callback *next;
+    tpi_listener node; /* first */
     tp_done_fn fn;
     void *ctx;
     bool heap; /* free after running */
 } tpi_callback;
+
+/* The kind bits, the low TPI_K_BITS of a task's `idk` (its id is above
+ * them).  All are set before the task is published and never change. */
+#define TPI_K_FUTURE 0x01u   /* the task is a tp_future */
+#define TPI_K_HEAP 0x02u     /* its memory is a tpi_malloc() of its own */
+#define TPI_K_INPLACE 0x04u  /* in caller storage: never freed here */
+#define TPI_K_INTERNAL 0x08u /* the library's own task: never handed to a
+                                user's drop function */
+#define TPI_K_QUEUED 0x10u   /* sits in a queue of `pool`, which accounts
+                                for it (see Accounting above) */
+#define TPI_K_PROMISE 0x20u  /* made by tp_promise_create(): its holder
+                                settles it */
+#define TPI_K_DEADLINE 0x40u /* a tpi_future_ext follows the future */
+#define TPI_K_BITS 8
 
 /* The queued part of every task. */
 typedef struct tpi_task {
     struct tpi_task *next; /* queue link: its queue says who guards it */
     tp_task_fn fn;
     void *arg;
-    uint64_t idk;          /* id << 1, | 1 if the task is a tp_future */
+    uint64_t idk;          /* id << TPI_K_BITS | TPI_K_* */
 } tpi_task;
 
 static inline uint64_t tpi_task_id(const tpi_task *t)
 {
-    return t->idk >> 1;
+    return t->idk >> TPI_K_BITS;
 }
 
 static inline bool tpi_task_is_future(const tpi_task *t)
 {
-    return (t->idk & 1u) != 0;
+    return (t->idk & TPI_K_FUTURE) != 0;
 }
+
+/* In caller storage, `refs` also carries the pool's release (above the
+ * count, which never reaches these bits). */
+#define TPI_POOL_DONE 0x40000000u
+#define TPI_POOL_WAITER 0x80000000u
 
 struct tp_future {
     tpi_task task;        /* first: a queued future is &f->task */
-    _Atomic uint32_t state;
-    _Atomic uint32_t refs;
-    int error;            /* written by the running task, read once final */
-    unsigned gen;         /* process generation (fork.c) in which it can
-                             settle: its pool's, or for a future made from
-                             others, that of a pending input */
-    uint8_t prio;         /* tp_priority it was submitted with */
-    bool inplace;         /* in caller storage: never freed here */
-    bool internal;        /* the library's own task: never handed to a
-                             user's drop function (set by its submitter) */
-    bool queued;          /* sits in a queue of `pool`, which accounts
-                             for it (see Accounting above) */
-    _Atomic uint32_t pool_done; /* in-place: TPI_POOL_DONE once the pool's
-                             reference is gone, | TPI_POOL_WAITER */
-    bool promise;         /* made by tp_promise_create(): its holder
-                             settles it */
-    uint64_t deadline_ns; /* start deadline (monotonic ns), 0: none */
-    void *result;         /* written by the running task, read once final */
+    _Atomic uint32_t state; /* tp_state, TPI_F_*, and the generation */
+    _Atomic uint32_t refs; /* the count; in caller storage also
+                              TPI_POOL_DONE | TPI_POOL_WAITER */
+    union {
+        void *result;     /* COMPLETED: what the function returned */
+        int error;        /* FAILED: its code */
+    } out;                /* written by the settling thread before the
+                             final state is published; read once final */
     struct tp_pool *pool; /* the pool that runs it; valid until it settles */
-    tpi_waiter *waiters;          /* future-table lock */
-    tpi_callback *callbacks;      /* future-table lock; newest first */
+    tpi_listener *listeners; /* future-table lock; newest first */
 };
+
+/* What follows a future with TPI_K_DEADLINE, in the same memory: only
+ * tasks with a start deadline pay for it. */
+typedef struct tpi_future_ext {
+    uint64_t deadline_ns; /* start deadline (monotonic ns) */
+} tpi_future_ext;
+
+/* The generation of the calling process, as futures record it. */
+static inline unsigned tpi_gen_now(void)
+{
+    return tpi_fork_generation() & (TPI_GEN_BITS >> TPI_GEN_SHIFT);
+}
+
+static inline unsigned tpi_future_gen(const tp_future *f)
+{
+    return atomic_load_explicit(&f->state, memory_order_relaxed) >>
+           TPI_GEN_SHIFT;
+}
+
+/* Gives an unpublished future the generation `gen` (tpi_future_gen()). */
+static inline void tpi_future_set_gen(tp_future *f, unsigned gen)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    atomic_store_explicit(&f->state,
+                          (s & ~TPI_GEN_BITS) | (uint32_t)gen << TPI_GEN_SHIFT,
+                          memory_order_relaxed);
+}
+
+static inline bool tpi_future_has(const tp_future *f, unsigned kind)
+{
+    return (f->task.idk & kind) != 0;
+}
+
+/* Sets kind bits; only before the future is published. */
+static inline void tpi_future_mark(tp_future *f, unsigned kind)
+{
+    f->task.idk |= kind;
+}
+
+static inline bool tpi_future_inplace(const tp_future *f)
+{
+    return tpi_future_has(f, TPI_K_INPLACE);
+}
+
+/* Its start deadline, 0 for none. */
+static inline uint64_t tpi_future_deadline(const tp_future *f)
+{
+    if (!tpi_future_has(f, TPI_K_DEADLINE))
+        return 0;
+    return ((const tpi_future_ext *)(const void *)(f + 1))->deadline_ns;
+}
+
+/* Gives f a start deadline; only before it is published, and only where
+ * its memory has room for the extension (caller storage; see
+ * tpi_future_new_dl()). */
+static inline void tpi_future_put_deadline(tp_future *f, uint64_t ns)
+{
+    ((tpi_future_ext *)(void *)(f + 1))->deadline_ns = ns;
+    tpi_future_mark(f, TPI_K_DEADLINE);
+}
 
 /* The future a queued task is (tpi_task_is_future(t) must hold). */
 static inline tp_future *tpi_future_of(tpi_task *t)
@@ -155,26 +252,18 @@ static inline uint64_t tpi_future_id_of(const tp_future *f)
 /* Makes t an ordinary task with a fresh id. */
 void tpi_task_init(tpi_task *t, tp_task_fn fn, void *arg);
 
-/* A thread's cache of free future objects.  Workers attach one so that
- * tasks submitted and finished on the pool's own threads (fork-join) are
- * recycled without a trip through the allocator; other threads allocate
- * and free directly. */
-typedef struct tpi_cache {
-    tpi_task *head; /* &f->task of free futures */
-    unsigned n;
-} tpi_cache;
-
-/* Makes c this thread's cache (c empty), or with NULL frees what the
- * current cache holds and detaches it. */
-void tpi_cache_attach(tpi_cache *c);
-
 /* Allocates a PENDING future with `refs` references and a fresh id.
  * Returns NULL when out of memory. */
 tp_future *tpi_future_new(tp_task_fn fn, void *arg, struct tp_pool *pool,
                           uint32_t refs);
 
-/* Initialises a future in memory of sizeof(tp_future) obtained from
- * tpi_malloc (a recycled future's).  Returns it. */
+/* Allocates as tpi_future_new(), with a start deadline when deadline_ns
+ * is not 0 (then in memory of its own, with room for the extension). */
+tp_future *tpi_future_new_dl(tp_task_fn fn, void *arg, struct tp_pool *pool,
+                             uint32_t refs, uint64_t deadline_ns);
+
+/* Initialises a future in caller storage (TPI_K_INPLACE), which has room
+ * for a deadline.  Returns it. */
 tp_future *tpi_future_init(void *mem, tp_task_fn fn, void *arg,
                            struct tp_pool *pool, uint32_t refs);
 
@@ -190,14 +279,11 @@ void tpi_future_pool_release(tp_future *f);
  * to drop its reference.  Returns 0 or TP_ETIMEDOUT. */
 int tpi_future_wait_pool(tp_future *f, const tpi_deadline *dl);
 
-#define TPI_POOL_DONE 1u
-#define TPI_POOL_WAITER 2u
-
 /* For a future in caller storage: whether the pool has let go of it (then
  * tpi_future_wait_pool() would return 0 at once). */
 static inline bool tpi_future_pool_done(tp_future *f)
 {
-    return (atomic_load_explicit(&f->pool_done, memory_order_acquire) &
+    return (atomic_load_explicit(&f->refs, memory_order_acquire) &
             TPI_POOL_DONE) != 0;
 }
 
@@ -293,10 +379,15 @@ typedef struct tpi_running_ctx {
     tp_future *task;
     uint64_t id;
     struct tp_pool *pool;
+    int error; /* what the task gave tp_task_fail(), 0: nothing */
 } tpi_running_ctx;
 tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
                                   struct tp_pool *pool);
-void tpi_running_leave(tpi_running_ctx saved);
+/* Returns the error the task that ran recorded (tp_task_fail()), 0 if
+ * none. */
+int tpi_running_leave(tpi_running_ctx saved);
+/* The error the running task has recorded so far. */
+int tpi_running_error(void);
 
 /* Non-zero if f (running) was asked to stop, by tp_future_cancel() or by an
  * immediate shutdown of its pool. */

@@ -129,7 +129,7 @@ static void finish_helpers(loop *l, tp_future **fs, tpi_callback *cbs,
             withdrawn++;
             continue;
         }
-        cbs[i].next = NULL;
+        cbs[i].node.next = NULL;
         cbs[i].fn = helper_settled;
         cbs[i].ctx = l;
         cbs[i].heap = false;

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "error.h"
 #include "fence.h"
+#include "futmem.h"
 #include "opts.h"
 #include "pool_internal.h"
 #include "threads.h"
@@ -139,6 +140,7 @@ static void free_pool(tp_pool *p, unsigned parkers)
     pthread_mutex_destroy(&p->mu);
     tpi_free(p->workers_mem);
     tpi_free(p);
+    tpi_futmem_pool_down();
 }
 
 /* The stack size a worker gets for opts->stack_size: rounded up to whole
@@ -248,6 +250,7 @@ int tp_pool_create(tp_pool **out, const tp_options *caller_opts)
         goto fail_state_cv;
     if ((rc = tpi_taskmem_create(&p->mem)) != 0)
         goto fail_taskmem;
+    tpi_futmem_pool_up(); /* undone by free_pool() */
     for (; parkers < p->nthreads; parkers++) {
         tpi_worker *w = &p->workers[parkers];
         tpi_deque_init(&w->dq);
@@ -411,7 +414,7 @@ static void drop_all(tp_pool *p, tpi_task *list, bool settle, tp_drop_fn drop,
         }
         tp_future *f = tpi_future_of(t);
         bool ours = !settle || tpi_future_settle(f, TP_PENDING, TP_CANCELLED);
-        if (ours && drop != NULL && !f->internal) {
+        if (ours && drop != NULL && !tpi_future_has(f, TPI_K_INTERNAL)) {
             tp_job job = {t->fn, t->arg, tpi_task_id(t)};
             drop(&job, ctx);
         }

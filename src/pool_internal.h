@@ -21,6 +21,8 @@
  *                worker, stolen from by find_work(), seen by work_visible()
  *   list.h       the intrusive FIFO of tasks used by queues and sweeps
  *   future.c     task/future object: state machine, settle, callbacks
+ *   futmem.c     memory of futures: 64-byte blocks, per-thread caches
+ *   taskmem.c    memory of ordinary tasks: slabs owned by their pool
  *   task.c       what a running task may ask (tp_task_*), its context
  *   wait.c       waiting on futures (single, all, any); workers help
  *   waitset.c    futures in completion order (as_completed)
@@ -48,6 +50,7 @@
  *                         taken under them
  *   timers mu (timer.c), strand mu (strand.c): leaves too; no future is
  *                         settled and no task submitted under them
+ *   taskmem mu, futmem store mu: leaves (they call only the allocator)
  * A pool's mu and a future-table lock are never held together, in either
  * order: a future settles, and its callbacks run, with no pool lock held,
  * and accounting for a task settled without running (pool.c) happens
@@ -245,7 +248,6 @@ typedef struct tpi_worker_own {
     unsigned depth;     /* tasks from elsewhere run nested in waits */
     unsigned since_low; /* tasks started since the low level was served */
     unsigned nframes;   /* tasks on its stack (frames[] holds the first) */
-    tpi_cache cache;    /* recycled futures */
     tpi_task *free_tasks; /* ordinary tasks' memory (taskmem.c) */
     unsigned nfree;
     unsigned blocking;  /* tp_task_blocking_begin() nesting (threads.c) */

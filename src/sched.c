@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "fence.h"
+#include "futmem.h"
 #include "pool_internal.h"
 #include "threads.h"
 
@@ -227,7 +228,8 @@ static void run_future(tpi_worker *w, tp_future *f)
         return;
     }
     /* A task that missed its start deadline settles without running. */
-    if (f->deadline_ns != 0 && tpi_now_ns() > f->deadline_ns)
+    uint64_t deadline = tpi_future_deadline(f);
+    if (deadline != 0 && tpi_now_ns() > deadline)
         tpi_future_expire(f);
     /* Whoever settled it first (a cancel, the expiry above) counted it
      * and gave back its place; a task started here is counted here. */
@@ -460,7 +462,6 @@ void *tpi_worker_main(void *arg)
     tpi_worker *w = arg;
     tp_pool *p = w->pool;
     tpi_self = w;
-    tpi_cache_attach(&w->own.cache);
     name_thread(w);
     if (p->on_start != NULL)
         p->on_start(w->index, p->hook_ctx);
@@ -490,7 +491,7 @@ void *tpi_worker_main(void *arg)
 
     if (p->on_stop != NULL)
         p->on_stop(w->index, p->hook_ctx);
-    tpi_cache_attach(NULL);
+    tpi_futmem_thread_flush(); /* its cached futures go back */
     tpi_self = NULL;
     if (left) {
         /* Leaving in place of sleeping: F1 and R1 as sleep_or_exit() has

@@ -263,15 +263,14 @@ static int submit_one(tp_pool *p, tp_task_fn fn, void *arg, tp_future **out,
     } else {
         if (storage != NULL) {
             f = tpi_future_init(storage, fn, arg, p, 2);
-            f->inplace = true;
-        } else if ((f = tpi_future_new(fn, arg, p, out != NULL ? 2 : 1)) ==
-                   NULL) {
+            if (deadline != 0)
+                tpi_future_put_deadline(f, deadline);
+        } else if ((f = tpi_future_new_dl(fn, arg, p, out != NULL ? 2 : 1,
+                                          deadline)) == NULL) {
             goto no_memory;
         }
-        f->prio = (uint8_t)level;
-        f->deadline_ns = deadline;
-        f->internal = internal;
-        f->queued = rc == ROOM_OK;
+        tpi_future_mark(f, (internal ? TPI_K_INTERNAL : 0u) |
+                               (rc == ROOM_OK ? TPI_K_QUEUED : 0u));
         t = &f->task;
     }
     if (rc == ROOM_OK) {
@@ -459,8 +458,8 @@ static int submit_part(tp_pool *p, tpi_worker *self, tp_job *jobs, size_t k,
             tp_future *f = tpi_future_new(jobs[m].fn, jobs[m].arg, p, 2);
             if (f == NULL)
                 break;
-            f->internal = internal;
-            f->queued = room == ROOM_OK;
+            tpi_future_mark(f, (internal ? TPI_K_INTERNAL : 0u) |
+                                   (room == ROOM_OK ? TPI_K_QUEUED : 0u));
             futures[m] = f;
             t = &f->task;
         }

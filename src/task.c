@@ -29,13 +29,20 @@ tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
                                   struct tp_pool *pool)
 {
     tpi_running_ctx saved = tpi_running;
-    tpi_running = (tpi_running_ctx){f, id, pool};
+    tpi_running = (tpi_running_ctx){f, id, pool, 0};
     return saved;
 }
 
-void tpi_running_leave(tpi_running_ctx saved)
+int tpi_running_leave(tpi_running_ctx saved)
 {
+    int error = tpi_running.error;
     tpi_running = saved;
+    return error;
+}
+
+int tpi_running_error(void)
+{
+    return tpi_running.error;
 }
 
 int tpi_stop_requested(const tp_future *f)
@@ -61,7 +68,7 @@ int tp_task_fail(int code)
     /* An ordinary task has no future to record it in: nobody could read
      * it, so accepting it is all there is to do. */
     if (tpi_running.task != NULL)
-        tpi_running.task->error = code;
+        tpi_running.error = code;
     return 0;
 }
 

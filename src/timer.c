@@ -502,11 +502,12 @@ static void periodic_fire(tpi_timer *t)
     }
     tpi_running_ctx outer = tpi_running_enter(f, tp_future_id(f), e->pool);
     (void)f->task.fn(f->task.arg);
-    tpi_running_leave(outer);
+    int error = tpi_running_leave(outer);
 
-    if (f->error != 0) {
+    if (error != 0) {
         /* As a task's failure (tpi_future_execute): ends the series. */
-        bool stop = f->error == TP_ECANCELED && tpi_stop_requested(f);
+        bool stop = error == TP_ECANCELED && tpi_stop_requested(f);
+        f->out.error = error;
         tpi_future_settle(f, TP_RUNNING, stop ? TP_CANCELLED : TP_FAILED);
         sched_unref(e);
         return;
@@ -551,7 +552,7 @@ static int schedule(tp_pool *p, tp_task_fn fn, void *arg, int64_t delay_ms,
     e->mode = mode;
     atomic_init(&e->refs, 2);
     tpi_timer_init(&e->timer, period_ms > 0 ? &periodic_ops : &once_ops);
-    e->on_done.next = NULL;
+    e->on_done.node.next = NULL;
     e->on_done.fn = sched_settled;
     e->on_done.ctx = e;
     e->on_done.heap = false;

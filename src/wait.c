@@ -67,11 +67,12 @@ static bool earlier_start_deadline(tp_future *const *fs, size_t n,
                                    tpi_deadline *until)
 {
     uint64_t earliest = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fs[i]->deadline_ns != 0 &&
-            tp_future_state(fs[i]) == TP_PENDING &&
-            (earliest == 0 || fs[i]->deadline_ns < earliest))
-            earliest = fs[i]->deadline_ns;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d = tpi_future_deadline(fs[i]);
+        if (d != 0 && tp_future_state(fs[i]) == TP_PENDING &&
+            (earliest == 0 || d < earliest))
+            earliest = d;
+    }
     if (earliest == 0)
         return false;
     uint64_t at = (uint64_t)until->at.tv_sec * 1000000000u +
@@ -89,9 +90,11 @@ static bool earlier_start_deadline(tp_future *const *fs, size_t n,
 static void expire_due(tp_future *const *fs, size_t n)
 {
     uint64_t now = tpi_now_ns();
-    for (size_t i = 0; i < n; i++)
-        if (fs[i]->deadline_ns != 0 && fs[i]->deadline_ns <= now)
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d = tpi_future_deadline(fs[i]);
+        if (d != 0 && d <= now)
             tpi_future_expire(fs[i]);
+    }
 }
 
 /* The loop described at the top.  fs are valid, n > 0, *dl not a poll. */
@@ -159,7 +162,7 @@ static int park_until_any(tp_future *const *fs, size_t n,
  * only what has already happened counts, and the rest is TP_EFORKED. */
 static int wait_released(tp_future *f, const tpi_deadline *dl)
 {
-    if (f->gen == tpi_fork_generation() || dl->poll)
+    if (tpi_future_gen(f) == tpi_gen_now() || dl->poll)
         return tpi_future_wait_pool(f, dl);
     tpi_deadline now = tpi_deadline_after_ms(0);
     int rc = tpi_future_wait_pool(f, &now);
@@ -173,7 +176,7 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     if ((*index = first_done(fs, n)) < n) {
         /* Caller storage is the caller's again only once the pool has let
          * go of it, just after the task settles. */
-        if (!fs[*index]->inplace || tpi_future_pool_done(fs[*index]))
+        if (!tpi_future_inplace(fs[*index]) || tpi_future_pool_done(fs[*index]))
             return 0;
         tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
         return wait_released(fs[*index], &dl);
@@ -186,9 +189,9 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     /* After fork() nobody in this process will settle a future of a pool
      * created before it, nor one made from such a future that cannot
      * settle before it does (combine.c gives those its generation). */
-    unsigned gen = tpi_fork_generation();
+    unsigned gen = tpi_gen_now();
     for (size_t i = 0; i < n; i++)
-        if (fs[i]->gen != gen)
+        if (tpi_future_gen(fs[i]) != gen)
             return TP_EFORKED;
 
     tpi_deadline dl = tpi_deadline_after_ms(timeout_ms);
@@ -203,7 +206,7 @@ static int wait_any(tp_future *const *fs, size_t n, int64_t timeout_ms,
     int rc = park_until_any(fs, n, &dl, nodes, index);
     if (nodes != stack_nodes)
         tpi_free(nodes);
-    if (rc == 0 && fs[*index]->inplace && !tpi_future_pool_done(fs[*index]))
+    if (rc == 0 && tpi_future_inplace(fs[*index]) && !tpi_future_pool_done(fs[*index]))
         rc = wait_released(fs[*index], &dl);
     return rc;
 }
@@ -224,7 +227,7 @@ int tp_future_get(tp_future *f, int64_t timeout_ms, void **result)
     switch (tp_future_state(f)) {
     case TP_COMPLETED:
         if (result != NULL)
-            *result = f->result;
+            *result = f->out.result;
         return 0;
     case TP_FAILED:
         return TP_EFAILED;

@@ -83,7 +83,7 @@ static void on_settled(tp_future *f, void *ctx)
     ws_node *node = ctx;
     tp_waitset *ws = node->ws;
     pthread_mutex_lock(&ws->mu);
-    if (f->gen == ws->live_gen)
+    if (tpi_future_gen(f) == ws->live_gen)
         ws->live--;
     if (ws->destroyed) {
         tp_future_release(node->f);
@@ -137,10 +137,10 @@ int tp_waitset_add(tp_waitset *ws, tp_future *f)
     ws->size++;
     ws->refs++;
     /* Counted before the callback is registered, which may uncount it. */
-    if (f->gen == ws->live_gen) {
+    if (tpi_future_gen(f) == ws->live_gen) {
         ws->live++;
-    } else if (f->gen > ws->live_gen) {
-        ws->live_gen = f->gen;
+    } else if (tpi_future_gen(f) > ws->live_gen) {
+        ws->live_gen = tpi_future_gen(f);
         ws->live = 1;
     }
     pthread_mutex_unlock(&ws->mu);
@@ -170,7 +170,7 @@ int tp_waitset_next(tp_waitset *ws, int64_t timeout_ms, tp_future **out)
         /* Nothing is ready: if none of the futures left can settle in
          * this process (see the top comment), waiting would never end. */
         if (!dl.poll &&
-            (ws->live == 0 || ws->live_gen != tpi_fork_generation())) {
+            (ws->live == 0 || ws->live_gen != tpi_gen_now())) {
             rc = TP_EFORKED;
             break;
         }

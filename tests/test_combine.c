@@ -1345,7 +1345,8 @@ typedef struct compose_ctx {
     tp_pool *pool;   /* where fn submits the inner task (NULL: a promise) */
     atomic_int calls;
     int mode;        /* 0: inner = source + 1; 1: fail(9), NULL; 2: NULL;
-                        3: inner fails (11); 4: inner is left pending */
+                        3: inner fails (11); 4: inner is left pending;
+                        5: fail(13) and return a future all the same */
     tp_future *held; /* mode 4: the inner future, for the test */
 } compose_ctx;
 
@@ -1388,6 +1389,10 @@ static tp_future *compose_fn(tp_future *src, void *vctx)
         return NULL;
     case 3:
         CHECK_OK(tp_submit_future(c->pool, fail_eleven, NULL, &inner));
+        return inner;
+    case 5:
+        CHECK_OK(tp_promise_create(&inner));
+        tp_task_fail(13);
         return inner;
     default:
         CHECK_OK(tp_promise_create(&inner));
@@ -1467,6 +1472,18 @@ TEST(compose_failures)
         CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
         CHECK_EQ(tp_future_error(out), want[m - 1]);
         CHECK_EQ(atomic_load(&d.calls), 1);
+        tp_future_release(out);
+        tp_future_release(src);
+    }
+    /* fn fails yet returns a future: out fails with fn's code, and the
+     * future is released (a leak checker sees it otherwise). */
+    for (int i = 0; i < 100; i++) {
+        compose_ctx d = {p, 0, 5, NULL};
+        CHECK_OK(tp_promise_create(&src));
+        CHECK_OK(tp_future_then_compose(src, p, compose_fn, &d, 0, &out));
+        CHECK_OK(tp_promise_complete(src, NULL));
+        CHECK_EQ(tp_future_get(out, -1, NULL), TP_EFAILED);
+        CHECK_EQ(tp_future_error(out), 13);
         tp_future_release(out);
         tp_future_release(src);
     }
