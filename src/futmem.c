@@ -203,16 +203,12 @@ void tpi_futmem_thread_flush(void)
         flush(&tpi_fc);
 }
 
-void *tpi_futmem_alloc(bool *heap)
+/* The slow path of tpi_futmem_alloc(): an empty cache. */
+static __attribute__((noinline, cold)) void *alloc_refill(tpi_fcache *c,
+                                                        bool *heap)
 {
-    tpi_fcache *c = &tpi_fc;
-    if (TPI_FUTMEM_HEAP_ONLY) {
-        *heap = true;
-        return tpi_malloc(TPI_FUTMEM_BLOCK);
-    }
-    if (c->head == NULL &&
-        atomic_load_explicit(&tpi_store.pools, memory_order_relaxed) != 0 &&
-        tpi_alloc_is_default() && !tpi_store.left) {
+    if (!TPI_FUTMEM_HEAP_ONLY && !tpi_store.left && tpi_alloc_is_default() &&
+        atomic_load_explicit(&tpi_store.pools, memory_order_relaxed) != 0) {
         if (!c->keyed)
             hold(c);
         pthread_mutex_lock(&tpi_store.mu);
@@ -220,8 +216,6 @@ void *tpi_futmem_alloc(bool *heap)
         pthread_mutex_unlock(&tpi_store.mu);
         if (c->head == NULL)
             return NULL;
-    }
-    if (c->head != NULL) {
         tpi_blk *b = c->head;
         c->head = b->next;
         c->n--;
@@ -232,15 +226,24 @@ void *tpi_futmem_alloc(bool *heap)
     return tpi_malloc(TPI_FUTMEM_BLOCK);
 }
 
-void tpi_futmem_free(void *block)
+void *tpi_futmem_alloc(bool *heap)
 {
     tpi_fcache *c = &tpi_fc;
+    tpi_blk *b = c->head;
+    if (TPI_FUTMEM_HEAP_ONLY || b == NULL)
+        return alloc_refill(c, heap);
+    c->head = b->next;
+    c->n--;
+    *heap = false;
+    return b;
+}
+
+/* The slow path of tpi_futmem_free(): c holds too many, or the blocks are
+ * to go back at once. */
+static __attribute__((noinline, cold)) void free_spill(tpi_fcache *c)
+{
     if (!c->keyed)
         hold(c);
-    tpi_blk *b = block;
-    b->next = c->head;
-    c->head = b;
-    c->n++;
     if (atomic_load_explicit(&tpi_store.pools, memory_order_relaxed) == 0 ||
         tpi_store.left) {
         flush(c);
@@ -249,6 +252,18 @@ void tpi_futmem_free(void *block)
         give_back(c, TPI_BATCH);
         pthread_mutex_unlock(&tpi_store.mu);
     }
+}
+
+void tpi_futmem_free(void *block)
+{
+    tpi_fcache *c = &tpi_fc;
+    tpi_blk *b = block;
+    b->next = c->head;
+    c->head = b;
+    if (++c->n >= 2 * TPI_BATCH || !c->keyed ||
+        atomic_load_explicit(&tpi_store.pools, memory_order_relaxed) == 0 ||
+        tpi_store.left)
+        free_spill(c);
 }
 
 /* ---- pools and fork -------------------------------------------------------- */
