@@ -30,10 +30,10 @@
 # left out of the table with a note.  PEERS="" measures tpool alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-tasks=${TASKS:-20000}
+tasks=${TASKS:-15000}
 rts=${ROUNDTRIPS:-2000}
-ptasks=${PEER_TASKS:-2000}
-prts=${PEER_ROUNDTRIPS:-500}
+ptasks=${PEER_TASKS:-1500}
+prts=${PEER_ROUNDTRIPS:-400}
 rounds=${ROUNDS:-3}
 peers=${PEERS-celery rq}
 py=/usr/bin/python3

@@ -78,13 +78,14 @@ def main():
         "%s, %s CPUs, %s; load average %s (before / after); %s s. "
         "%s rounds, the systems in turn (the order rotates each round); "
         "each measurement on a fresh private redis-server on a unix socket "
-        "(no persistence). tpool: %s no-op tasks, %s round trips; "
-        "Python peers: %s tasks, %s round trips. Median [min-max] over the "
-        "rounds."
+        "(no persistence). tpool: %s no-op tasks, %s round trips%s. "
+        "Median [min-max] over the rounds."
         % (meta.get("date"), meta.get("cpus"), versions, meta.get("load"),
            meta.get("seconds"), meta.get("rounds"), meta.get("tasks"),
-           meta.get("roundtrips"), meta.get("peer_tasks"),
-           meta.get("peer_roundtrips")))
+           meta.get("roundtrips"),
+           "; the Python peers: %s tasks, %s round trips" % (
+               meta.get("peer_tasks"), meta.get("peer_roundtrips"))
+           if peers else ""))
     out.append("")
     for n in notes:
         out.append("- " + n)
