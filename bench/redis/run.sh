@@ -37,6 +37,8 @@ prts=${PEER_ROUNDTRIPS:-400}
 rounds=${ROUNDS:-3}
 peers=${PEERS-celery rq}
 py=/usr/bin/python3
+# The peers and their workers import from bench/redis: leave no __pycache__.
+export PYTHONDONTWRITEBYTECODE=1
 
 cmake -S . -B build-redis -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTPOOL_REDIS=ON \
     -DTPOOL_REDIS_TESTS=ON -DTPOOL_EXAMPLES=OFF >/dev/null
