@@ -77,10 +77,13 @@ for ((r = 0; r < rounds; r++)); do
         for ((k = 0; k < n; k++)); do
             s=${systems[$(((r + k) % n))]}
             echo "bench-redis: round $((r + 1))/$rounds, $w worker(s), $s" >&2
-            case $s in
-                tpool) line=$("$bin" "$w" "$tasks" "$rts") ;;
-                *) line=$("$py" "bench/redis/peer_$s.py" "$w" "$ptasks" "$prts") ;;
-            esac
+            if [ "$s" = tpool ]; then
+                line=$("$bin" "$w" "$tasks" "$rts")
+            elif ! line=$("$py" "bench/redis/peer_$s.py" "$w" "$ptasks" "$prts"); then
+                # A peer that fails loses its cell, not the run.
+                notes+=("$s: round $((r + 1)), $w worker(s) failed (see above)")
+                continue
+            fi
             printf '%s\t%d\t%s\n' "$s" "$r" "$line" >>"$work/results.tsv"
         done
     done
