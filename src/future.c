@@ -271,7 +271,9 @@ int tp_promise_create(tp_future **out)
  * result and error; a cancel that comes while it is claimed is a stop
  * request, which the settle below ignores, as a promise has nothing to
  * stop. */
-static int promise_settle(tp_future *f, tp_state to, void *result, int error)
+static bool settle_word(tp_future *f, tp_state from, uint32_t to);
+
+static int promise_settle(tp_future *f, uint32_t to, void *result, int error)
 {
     if (f == NULL || !f->promise)
         return TP_EINVAL;
@@ -284,7 +286,7 @@ static int promise_settle(tp_future *f, tp_state to, void *result, int error)
         memory_order_acquire, memory_order_relaxed));
     f->result = result;
     f->error = error;
-    tpi_future_settle(f, TP_RUNNING, to);
+    settle_word(f, TP_RUNNING, to);
     return 0;
 }
 
@@ -297,8 +299,12 @@ int tp_promise_fail(tp_future *f, int code)
 {
     if (code == 0)
         return TP_EINVAL;
-    return promise_settle(f, code == TP_ECANCELED ? TP_CANCELLED : TP_FAILED,
-                          NULL, code);
+    /* TP_EEXPIRED is a start deadline that passed: CANCELLED, as for a
+     * task (tp_future_error() reads the flag). */
+    uint32_t to = code == TP_ECANCELED   ? TP_CANCELLED
+                  : code == TP_EEXPIRED ? TP_CANCELLED | TPI_F_EXPIRED
+                                        : TP_FAILED;
+    return promise_settle(f, to, NULL, code);
 }
 
 int tp_future_retain(tp_future *f)
@@ -341,8 +347,6 @@ static void run_callbacks(tp_future *f, tpi_callback *list)
         ordered = next;
     }
 }
-
-static bool settle_word(tp_future *f, tp_state from, uint32_t to);
 
 bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
 {

@@ -205,9 +205,10 @@ int tp_redis_client_destroy(tp_redis_client *c)
         c->out_head = r->next;
         tpr_rec_free(r);
     }
-    while (c->cancels) {
-        cancel_op *op = c->cancels;
-        c->cancels = op->next;
+    free(c->dls);
+    while (c->ops) {
+        retract_op *op = c->ops;
+        c->ops = op->next;
         free(op);
     }
     while (c->replies) {

@@ -48,6 +48,8 @@
 #define SEND_TIMEOUT_MS 10000
 #define CANCEL_TTL_MS "86400000"
 
+#define TPR_EID_MAX 48 /* a stream entry id: MS-SEQ, two 64-bit numbers */
+
 typedef struct rec {
     uint64_t fid;
     tp_future *f;     /* the client's reference */
@@ -58,13 +60,27 @@ typedef struct rec {
     int64_t deadline; /* unix ms, 0 none */
     unsigned max_attempts;
     bool in_table, in_outbox, cancelled;
-    struct rec *next; /* outbox link */
+    bool sent;                /* its XADD went out at least once */
+    char eid[TPR_EID_MAX];    /* its entry's id once written, else "" */
+    struct rec *next;         /* outbox link */
 } rec;
 
-typedef struct cancel_op {
+/* Taking a written task back (client_expire.c): a cancel (marker, and the
+ * entry deleted if no worker has read it) or an expiry (the entry deleted
+ * if no worker has read it, and then the future settled). */
+typedef struct retract_op {
     uint64_t fid;
-    struct cancel_op *next;
-} cancel_op;
+    size_t stream;
+    char eid[TPR_EID_MAX]; /* "" : not known (marker only) */
+    bool expire;
+    struct retract_op *next;
+} retract_op;
+
+/* A start deadline to watch: unix ms, and whose. */
+typedef struct tpr_dl {
+    int64_t at;
+    uint64_t fid;
+} tpr_dl;
 
 struct tp_redis_reply {
     tp_redis_client *c;
@@ -86,7 +102,9 @@ struct tp_redis_client {
     pthread_cond_t flush_cv; /* queued reached 0 */
     tpr_map table;           /* fid -> rec, not yet settled */
     rec *out_head, *out_tail;
-    cancel_op *cancels;
+    retract_op *ops; /* cancels and expiries to write */
+    tpr_dl *dls;     /* a min-heap of the start deadlines of records */
+    size_t ndls, dls_cap;
     size_t queued; /* records on the outbox or being written */
     bool stopping;
     char **streams; /* stream keys NS:q:NAME, by index; never shrinks */
@@ -108,6 +126,29 @@ void tpr_rec_free(rec *r);
 /* CLIENT/FID into buf. */
 void tpr_task_id(const tp_redis_client *c, uint64_t fid, char *buf,
                  size_t size);
+
+/* ---- client_expire.c --------------------------------------------------- */
+
+/* Watches r's start deadline.  Under mu.  0 or TP_ENOMEM. */
+int tpr_deadline_watch(tp_redis_client *c, const rec *r);
+/* The earliest deadline watched (unix ms), or INT64_MAX.  Under mu. */
+int64_t tpr_deadline_next(const tp_redis_client *c);
+/* Handles the deadlines passed by `now` (unix ms), under mu: a record
+ * never written leaves the map at once and its future goes into out[] (at
+ * most max; the caller settles them with tpr_settle_expired() and calls
+ * again while max came back); a written one gets an expiry op.  Returns
+ * the number of futures in out[]. */
+size_t tpr_deadline_due(tp_redis_client *c, int64_t now, tp_future **out,
+                        size_t max);
+/* Settles futures taken out of the map CANCELLED with TP_EEXPIRED and
+ * gives up the client's references.  Without mu. */
+void tpr_settle_expired(tp_future **fs, size_t n);
+/* Queues an op (cancel or expiry) for r, whose eid may be "".  Under mu;
+ * false without memory. */
+bool tpr_retract_queue(tp_redis_client *c, const rec *r, bool expire);
+/* Appends the op's EVAL to the pipeline: 0 or TP_REDIS_EDOWN. */
+int tpr_retract_append(tp_redis_client *c, tpr_conn *conn,
+                       const retract_op *op);
 
 /* ---- client.c ----------------------------------------------------------- */
 

@@ -8,10 +8,11 @@
  * own to the future until the record leaves the map.
  *
  * Cancellation: tp_future_cancel() settles the promise CANCELLED at once;
- * the done-callback registered at submit sees that, takes the record out of
- * the map and queues a cancel marker (SET NS:x:TASKID PX ...), which
- * workers look up before starting a task and, while it runs, at each
- * heartbeat.
+ * the done-callback registered at submit sees that and takes the record
+ * out of the map.  A record not yet written is then simply not sent; a
+ * written one gets a cancel op (client_expire.c): a cancel marker, which a
+ * worker running the task sees at its next heartbeat, and the entry
+ * deleted if no worker has read it yet.
  *
  * Ownership: the caller's payload is copied; on any error nothing was
  * queued and the promise is settled and released here.  Locks: c->mu
@@ -87,24 +88,20 @@ static void on_settled(tp_future *f, void *ctx)
     tp_redis_client *c = ctx;
     if (tp_future_state(f) != TP_CANCELLED)
         return;
-    cancel_op *op = malloc(sizeof *op);
     pthread_mutex_lock(&c->mu);
     rec *r = tpr_map_take(&c->table, tp_future_id(f));
     if (r) {
         r->in_table = false;
         r->cancelled = true;
-        if (op) {
-            op->fid = r->fid;
-            op->next = c->cancels;
-            c->cancels = op;
-            op = NULL;
-            pthread_cond_signal(&c->send_cv);
-        }
-        if (!r->in_outbox)
+        /* On the outbox or being written: the sender takes care of it
+         * (client_send.c).  Written: take it back. */
+        if (!r->in_outbox) {
+            if (tpr_retract_queue(c, r, false))
+                pthread_cond_signal(&c->send_cv);
             tpr_rec_free(r);
+        }
     }
     pthread_mutex_unlock(&c->mu);
-    free(op);
     if (r)
         tp_future_release(f); /* the client's reference */
 }
@@ -182,7 +179,10 @@ int tp_redis_submit(tp_redis_client *c, const char *fn_name,
             rc = TP_ENOMEM;
     }
     if (rc == 0)
-        rc = tpr_map_put(&c->table, r->fid, r);
+        rc = tpr_deadline_watch(c, r);
+    if (rc == 0)
+        rc = tpr_map_put(&c->table, r->fid, r); /* (a watched id not in
+                                                   the map is skipped) */
     if (rc == 0) {
         r->in_table = r->in_outbox = true;
         if (c->out_tail)

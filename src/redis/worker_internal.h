@@ -71,6 +71,7 @@ typedef struct job {
     char *payload;
     size_t len;
     unsigned attempt;
+    int64_t deadline_ms; /* unix ms the task must start by; 0: none */
     int status;      /* what the reply says: 0 or a code */
     char *reply;
     size_t reply_len;

@@ -6,7 +6,10 @@
  * an entry that cannot or must not run (malformed, unknown function, too
  * large, delivered too often, past its start deadline) becomes a job that
  * is already done, with its status and, for a dead letter, the reason and
- * a bounded copy of the entry's fields.
+ * a bounded copy of the entry's fields.  The start deadline is checked
+ * again when a pool thread picks the job up: a task that starts late is
+ * not run either, and its future is CANCELLED with TP_EEXPIRED, as a local
+ * pool's would be.
  *
  * Ownership: a job owns its copies (task id, reply key, payload, reply,
  * dead-letter fields) and one reference to its local future.  The reader
@@ -123,6 +126,7 @@ job *tpr_job_from_entry(tp_redis_worker *w, size_t stream,
         } else if (t.deadline_ms && tpr_wall_ms() > t.deadline_ms) {
             rc = TP_EEXPIRED; /* not a dead letter: the client asked */
         } else {
+            j->deadline_ms = t.deadline_ms;
             j->payload = dup_bytes(t.payload);
             j->len = t.payload.n;
             if (!j->payload || !j->tid) {
@@ -162,10 +166,14 @@ void *tpr_job_run(void *arg)
     tp_redis_worker *w = j->w;
     tp_redis_call call = {j->payload, j->len, j->tid, j->attempt,
                           w->max_reply, NULL, 0};
-    bool ran = false;
+    bool ran = false, expired = false;
     atomic_store(&j->running, true);
     if (atomic_load(&j->cancel)) {
         j->status = TP_ECANCELED;
+    } else if (j->deadline_ms && tpr_wall_ms() > j->deadline_ms) {
+        /* It waited in the pool's queue past its start deadline. */
+        j->status = TP_EEXPIRED;
+        expired = true;
     } else {
         ran = true;
         int rc = j->fn->fn(&call, j->fn->ctx);
@@ -180,6 +188,8 @@ void *tpr_job_run(void *arg)
     pthread_mutex_lock(&w->mu);
     if (ran)
         w->stats.ran++;
+    else if (expired)
+        w->stats.expired++;
     else
         w->stats.cancelled++;
     w->running--;

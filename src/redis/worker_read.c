@@ -76,6 +76,8 @@ static void admit(tp_redis_worker *w, job **jobs, size_t n)
         if (!j->fn) {
             if (j->why)
                 w->stats.dead++;
+            else if (j->status == TP_EEXPIRED)
+                w->stats.expired++;
             tpr_job_push_done(w, j);
         } else {
             w->running++;
