@@ -6,9 +6,12 @@
  * long on other consumers (XAUTOCLAIM, at most as many as it has free
  * threads, their delivery counts from XPENDING), then reads new entries
  * (XREADGROUP, COUNT = free threads: nothing waits unacknowledged behind a
- * busy thread).  Each entry becomes a job (worker_job.c); admission looks
- * up the cancel markers of a batch in one pipeline and then queues a job
- * that must not run straight on the done list, the others in the pool.
+ * busy thread).  Each entry becomes a job (worker_job.c); admission queues
+ * a job that must not run straight on the done list, the others in the
+ * pool.  Only reclaimed entries have their cancel markers looked up first
+ * (one pipeline): a new entry cannot have been cancelled before this read,
+ * as its client deletes the entry of a task it cancels while no worker has
+ * read it.
  *
  * Slots: `running` counts jobs handed to the pool whose function has not
  * returned; the reader reads at most threads - running entries.  A
@@ -30,11 +33,16 @@
 
 /* ---- admission ---------------------------------------------------------- */
 
-static void admit(tp_redis_worker *w, job **jobs, size_t n)
+/* Admits the jobs of one read: with `markers` (reclaimed entries), first
+ * looks up their cancel markers in one pipeline; then queues each on the
+ * done list or in the pool.  New entries need no look-up: a task cancelled
+ * before any worker read it was deleted from the stream by its client
+ * (client_expire.c), and one cancelled later is seen by the heartbeat. */
+static void admit(tp_redis_worker *w, job **jobs, size_t n, bool markers)
 {
     tpr_conn *conn = &w->read_conn;
     size_t asked = 0;
-    bool ok = true;
+    bool ok = markers;
     for (size_t i = 0; i < n && ok; i++) {
         if (!jobs[i]->fn)
             continue;
@@ -126,7 +134,7 @@ static size_t take_entries(tp_redis_worker *w, size_t stream,
         if (j)
             jobs[n++] = j;
     }
-    admit(w, jobs, n);
+    admit(w, jobs, n, counts != NULL);
     free(jobs);
     return n;
 }

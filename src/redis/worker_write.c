@@ -1,19 +1,28 @@
 /*
- * worker_write.c - the writer: each done job's acknowledgement, reply and
- * dead letter in one MULTI/EXEC transaction, on the control connection.
+ * worker_write.c - the writer: acknowledgements, replies and dead letters
+ * of every job done since the last write, in one MULTI/EXEC transaction,
+ * on the control connection.
  *
- * A job is a transaction of its own: XACK and XDEL of its entry, the dead
- * letter if any, the reply (XADD to the client's reply stream, PEXPIRE of
- * that stream).  A task is so never acknowledged without its reply, nor
- * replied to and left pending.  The transactions of every job on the done
- * list go in one pipeline; a job stays on the held list until its EXEC
- * has been answered, so that a lost connection delays replies but never
- * loses one: what was not confirmed goes back to the front of the done
- * list, in order, and is written again after the reconnect.
+ * One transaction covers up to TX_JOBS done jobs: per stream one XACK and
+ * one XDEL of all their entries, each dead letter, each reply (XADD to the
+ * client's reply stream), one PEXPIRE per reply stream.  A task is so never
+ * acknowledged without its reply, nor replied to and left pending, and a
+ * busy worker spends one round trip on as many jobs as finished meanwhile
+ * rather than one per job.  Nothing waits to fill a transaction: the
+ * control thread writes as soon as a job is done and the previous write
+ * has been answered (worker_control.c).
+ *
+ * A job stays on the held list until its EXEC has been answered, so that a
+ * lost connection delays replies but never loses one: what was not
+ * confirmed goes back to the front of the done list, in order, and is
+ * written again after the reconnect (an acknowledgement or a reply written
+ * twice is harmless: XACK and XDEL of a gone entry do nothing, and the
+ * client drops a second reply).  A job the pool refused (no_reply) is not
+ * written at all: its entry stays pending, for another delivery.
  *
  * Ownership: called by the control thread only, which owns ctl_conn and
- * is the only one to free jobs.  Locks: w->mu to unlink a confirmed job
- * and to requeue, never during I/O.
+ * is the only one to free jobs.  Locks: w->mu to unlink confirmed jobs and
+ * to requeue, never during I/O.
  */
 #include "worker_internal.h"
 
@@ -21,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define TX_JOBS 256
 
 /* ---- transactions ------------------------------------------------------- */
 
@@ -31,99 +42,177 @@ static void append_cmd(tpr_conn *c, int *rc, int argc, const char **argv,
         *rc = tpr_append(c, argc, argv, lens);
 }
 
-/* Appends the transaction of one done job; returns the number of replies
- * it will produce, or 0 after an error. */
-static int write_job(tp_redis_worker *w, const job *j, int *rc)
+/* XACK key group ids... or XDEL key ids... of the jobs on stream s. */
+static size_t append_entries(tp_redis_worker *w, job **jobs, size_t n,
+                             size_t s, bool ack, const char **argv,
+                             size_t *lens, int *rc)
+{
+    int argc = 0;
+    argv[argc++] = ack ? "XACK" : "XDEL";
+    argv[argc++] = w->stream_keys[s];
+    if (ack)
+        argv[argc++] = w->ep.ns;
+    int head = argc;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->stream == s)
+            argv[argc++] = jobs[i]->eid;
+    if (argc == head)
+        return 0;
+    for (int k = 0; k < argc; k++)
+        lens[k] = strlen(argv[k]);
+    append_cmd(&w->ctl_conn, rc, argc, argv, lens);
+    return 1;
+}
+
+static size_t append_dead_letter(tp_redis_worker *w, const job *j,
+                                 const char *st, int *rc)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%u", j->attempt);
+    const char *key = w->stream_keys[j->stream];
+    size_t argc = 16 + j->dl_n;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    size_t queued = 0;
+    if (argv && lens) {
+        const char *head[16] = {"XADD", w->dead_key, "MAXLEN", "~",
+                                DEAD_MAXLEN, "*", "why", j->why, "st",
+                                st, "src", key, "eid", j->eid, "n", n};
+        for (size_t k = 0; k < 16; k++) {
+            argv[k] = head[k];
+            lens[k] = strlen(head[k]);
+        }
+        for (size_t k = 0; k < j->dl_n; k++) {
+            argv[16 + k] = j->dl_argv[k];
+            lens[16 + k] = j->dl_lens[k];
+        }
+        append_cmd(&w->ctl_conn, rc, (int)argc, argv, lens);
+        queued = 1;
+    } else if (*rc == 0) {
+        *rc = TP_ENOMEM;
+    }
+    free(argv);
+    free(lens);
+    return queued;
+}
+
+static size_t append_reply(tp_redis_worker *w, const job *j, const char *st,
+                           int *rc)
+{
+    const char *argv[14] = {"XADD", j->reply_key, "MAXLEN", "~",
+                            REPLY_MAXLEN, "*", "id", j->tid, "st", st,
+                            "w", w->consumer, "p", NULL};
+    size_t lens[14];
+    for (int k = 0; k < 13; k++)
+        lens[k] = strlen(argv[k]);
+    argv[13] = j->reply ? j->reply : "";
+    lens[13] = j->reply ? j->reply_len : 0;
+    append_cmd(&w->ctl_conn, rc, 14, argv, lens);
+    return 1;
+}
+
+/* Appends the transaction of jobs[0, n) (none of them no_reply); returns
+ * the number of replies it will produce (MULTI's, one per command, EXEC's),
+ * or 0 after an error (*rc). */
+static size_t append_tx(tp_redis_worker *w, job **jobs, size_t n, int *rc)
 {
     tpr_conn *c = &w->ctl_conn;
-    const char *key = w->stream_keys[j->stream];
-    const char *argv1[1] = {"MULTI"};
-    size_t l1[1] = {5};
-    append_cmd(c, rc, 1, argv1, l1);
-    int replies = 1;
-    const char *ack[4] = {"XACK", key, w->ep.ns, j->eid};
-    size_t lack[4] = {4, strlen(key), strlen(w->ep.ns), strlen(j->eid)};
-    append_cmd(c, rc, 4, ack, lack);
-    const char *del[3] = {"XDEL", key, j->eid};
-    size_t ldel[3] = {4, strlen(key), strlen(j->eid)};
-    append_cmd(c, rc, 3, del, ldel);
-    replies += 2;
-    char st[16], n[16];
-    snprintf(st, sizeof st, "%d", j->status);
-    snprintf(n, sizeof n, "%u", j->attempt);
-    if (j->why) {
-        size_t argc = 16 + j->dl_n;
-        const char **argv = malloc(argc * sizeof *argv);
-        size_t *lens = malloc(argc * sizeof *lens);
-        if (argv && lens) {
-            const char *head[16] = {"XADD", w->dead_key, "MAXLEN", "~",
-                                    DEAD_MAXLEN, "*", "why", j->why, "st",
-                                    st, "src", key, "eid", j->eid, "n", n};
-            for (size_t k = 0; k < 16; k++) {
-                argv[k] = head[k];
-                lens[k] = strlen(head[k]);
-            }
-            for (size_t k = 0; k < j->dl_n; k++) {
-                argv[16 + k] = j->dl_argv[k];
-                lens[16 + k] = j->dl_lens[k];
-            }
-            append_cmd(c, rc, (int)argc, argv, lens);
-            replies++;
-        } else if (*rc == 0) {
-            *rc = TP_ENOMEM;
-        }
+    const char **argv = malloc((n + 3) * sizeof *argv);
+    size_t *lens = malloc((n + 3) * sizeof *lens);
+    if (!argv || !lens) {
         free(argv);
         free(lens);
+        if (*rc == 0)
+            *rc = TP_ENOMEM;
+        return 0;
     }
-    if (j->reply_key && j->tid) {
-        const char *rep[13] = {"XADD", j->reply_key, "MAXLEN", "~",
-                               REPLY_MAXLEN, "*", "id", j->tid, "st", st,
-                               "w", w->consumer, "p"};
-        const char *full[14];
-        size_t lens[14];
-        for (int k = 0; k < 13; k++) {
-            full[k] = rep[k];
-            lens[k] = strlen(rep[k]);
-        }
-        full[13] = j->reply ? j->reply : "";
-        lens[13] = j->reply ? j->reply_len : 0;
-        append_cmd(c, rc, 14, full, lens);
-        char ttl[24];
-        snprintf(ttl, sizeof ttl, "%" PRId64, w->reply_ttl_ms);
-        const char *px[3] = {"PEXPIRE", j->reply_key, ttl};
-        size_t lpx[3] = {7, strlen(j->reply_key), strlen(ttl)};
+    size_t replies = 2; /* MULTI and EXEC */
+    const char *multi[1] = {"MULTI"};
+    size_t lmulti[1] = {5};
+    append_cmd(c, rc, 1, multi, lmulti);
+    for (size_t s = 0; s < w->nstreams; s++) {
+        replies += append_entries(w, jobs, n, s, true, argv, lens, rc);
+        replies += append_entries(w, jobs, n, s, false, argv, lens, rc);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char st[16];
+        snprintf(st, sizeof st, "%d", jobs[i]->status);
+        if (jobs[i]->why)
+            replies += append_dead_letter(w, jobs[i], st, rc);
+        if (jobs[i]->reply_key && jobs[i]->tid)
+            replies += append_reply(w, jobs[i], st, rc);
+    }
+    /* Each reply stream's expiry, once. */
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%" PRId64, w->reply_ttl_ms);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = jobs[i]->tid ? jobs[i]->reply_key : NULL;
+        bool seen = !key;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = jobs[k]->tid && jobs[k]->reply_key &&
+                   strcmp(jobs[k]->reply_key, key) == 0;
+        if (seen)
+            continue;
+        const char *px[3] = {"PEXPIRE", key, ttl};
+        size_t lpx[3] = {7, strlen(key), strlen(ttl)};
         append_cmd(c, rc, 3, px, lpx);
-        replies += 2;
+        replies++;
     }
     const char *exec[1] = {"EXEC"};
     size_t lexec[1] = {4};
     append_cmd(c, rc, 1, exec, lexec);
-    replies++;
+    free(argv);
+    free(lens);
     return *rc == 0 ? replies : 0;
+}
+
+/* Under mu: takes a written job off the held list. */
+static void unhold(tp_redis_worker *w, job *j)
+{
+    if (j->hprev)
+        j->hprev->hnext = j->hnext;
+    else
+        w->held = j->hnext;
+    if (j->hnext)
+        j->hnext->hprev = j->hprev;
+    w->stats.held--;
+    if (!j->no_reply)
+        w->stats.replied++;
 }
 
 bool tpr_write_done(tp_redis_worker *w, job *list)
 {
     tpr_conn *c = &w->ctl_conn;
-    int rc = 0;
     size_t n = 0;
     for (job *j = list; j; j = j->dnext)
         n++;
-    int *expect = calloc(n ? n : 1, sizeof *expect);
-    if (!expect)
-        rc = TP_ENOMEM;
-    size_t i = 0;
-    for (job *j = list; j && rc == 0; j = j->dnext, i++) {
-        /* A job that was never accepted by the pool has no reply: leave
-         * the entry pending; another delivery will run it. */
-        if (j->no_reply)
-            continue;
-        expect[i] = write_job(w, j, &rc);
+    job **all = malloc((n ? n : 1) * sizeof *all);
+    size_t ntx = (n + TX_JOBS - 1) / TX_JOBS;
+    size_t *expect = calloc(ntx ? ntx : 1, sizeof *expect);
+    size_t *ends = calloc(ntx ? ntx : 1, sizeof *ends);
+    int rc = all && expect && ends ? 0 : TP_ENOMEM;
+    /* The jobs to write first, in order, then those the pool refused
+     * (no reply: only freed). */
+    size_t nw = 0;
+    if (rc == 0) {
+        for (job *j = list; j; j = j->dnext)
+            if (!j->no_reply)
+                all[nw++] = j;
+        size_t k = nw;
+        for (job *j = list; j; j = j->dnext)
+            if (j->no_reply)
+                all[k++] = j;
     }
-    i = 0;
-    job *j = list;
-    for (; j && rc == 0; i++) {
-        for (int k = 0; k < expect[i] && rc == 0; k++) {
+    ntx = 0;
+    for (size_t i = 0; i < nw && rc == 0; i += TX_JOBS, ntx++) {
+        size_t m = nw - i < TX_JOBS ? nw - i : TX_JOBS;
+        expect[ntx] = append_tx(w, all + i, m, &rc);
+        ends[ntx] = i + m;
+    }
+    /* Each transaction confirmed frees its jobs. */
+    size_t done = 0;
+    for (size_t t = 0; t < ntx && rc == 0; t++) {
+        for (size_t k = 0; k < expect[t] && rc == 0; k++) {
             redisReply *r;
             rc = tpr_get_reply(c, &r);
             if (rc == 0)
@@ -131,32 +220,43 @@ bool tpr_write_done(tp_redis_worker *w, job *list)
         }
         if (rc != 0)
             break;
-        job *next = j->dnext;
         pthread_mutex_lock(&w->mu);
-        if (j->hprev)
-            j->hprev->hnext = j->hnext;
-        else
-            w->held = j->hnext;
-        if (j->hnext)
-            j->hnext->hprev = j->hprev;
-        w->stats.held--;
-        if (expect[i] > 0)
-            w->stats.replied++;
+        for (size_t i = done; i < ends[t]; i++)
+            unhold(w, all[i]);
         pthread_mutex_unlock(&w->mu);
-        tpr_job_free(j);
-        j = next;
+        for (; done < ends[t]; done++)
+            tpr_job_free(all[done]);
     }
-    free(expect);
-    if (j) {
-        tpr_requeue_done(w, j); /* not confirmed */
+    if (rc == 0 && done == nw) {
+        pthread_mutex_lock(&w->mu);
+        for (size_t i = nw; i < n; i++)
+            unhold(w, all[i]);
+        pthread_mutex_unlock(&w->mu);
+        for (size_t i = nw; i < n; i++)
+            tpr_job_free(all[i]);
+        done = n;
+    }
+    bool ok = true;
+    if (done < n) {
+        /* Not confirmed: back to the front, in order. */
+        if (all) {
+            for (size_t i = done; i + 1 < n; i++)
+                all[i]->dnext = all[i + 1];
+            all[n - 1]->dnext = NULL;
+            tpr_requeue_done(w, all[done]);
+        } else {
+            tpr_requeue_done(w, list);
+        }
         if (rc == TP_ENOMEM)
             tpr_conn_close(c);
-        return false;
+        ok = false;
     }
-    return true;
+    free(all);
+    free(expect);
+    free(ends);
+    return ok;
 }
 
-/* Heartbeat and cancel markers for every held job (see the top). */
 void tpr_requeue_done(tp_redis_worker *w, job *list)
 {
     if (!list)
