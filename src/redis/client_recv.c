@@ -5,8 +5,9 @@
  * The receiver reads the client's reply stream with a blocking XREAD from
  * the last id it has seen (so replies written while it was disconnected
  * are read after the reconnect), trims what it has read (XTRIM MINID,
- * pipelined before the next read), takes each reply's record out of the
- * task map and settles the promise.  A reply whose record is not there
+ * pipelined before a read, every TRIM_EVERY entries and when the stream
+ * has gone quiet), takes each reply's record out of the task map and
+ * settles the promise.  A reply whose record is not there
  * (already settled: a repeat after a reclaim, or a task of an earlier life
  * of this client id) is dropped and counted.  Done-callbacks and
  * continuations of remote futures so run on this thread.
@@ -21,6 +22,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Trimming what was read costs Redis a walk of the stream's head: once per
+ * TRIM_EVERY entries, and when the stream has gone quiet. */
+#define TRIM_EVERY 256
 
 /* ---- the receiver ------------------------------------------------------- */
 
@@ -84,7 +89,8 @@ void *tpr_receiver_main(void *arg)
     tpr_sigpipe sp;
     tpr_sigpipe_block(&sp); /* for the thread's whole life */
     char last[72] = "0-0";
-    bool trim = false;
+    size_t untrimmed = 0; /* entries read since the last trim */
+    bool idle = false;    /* the last read found nothing */
     for (;;) {
         pthread_mutex_lock(&c->mu);
         bool stop = c->stopping;
@@ -97,6 +103,7 @@ void *tpr_receiver_main(void *arg)
             break;
         tpr_conn *conn = &c->recv_conn;
         int rc = 0;
+        bool trim = untrimmed >= TRIM_EVERY || (untrimmed > 0 && idle);
         if (trim) {
             const char *argv[4] = {"XTRIM", c->reply_key, "MINID", last};
             size_t lens[4];
@@ -116,7 +123,7 @@ void *tpr_receiver_main(void *arg)
             rc = tpr_get_reply(conn, &rep);
             if (rc == 0)
                 freeReplyObject(rep);
-            trim = false;
+            untrimmed = 0;
         }
         if (rc == 0)
             rc = tpr_get_reply(conn, &rep);
@@ -128,6 +135,7 @@ void *tpr_receiver_main(void *arg)
             continue;
         }
         /* [[key, [[id, [fields]], ...]]], or NIL on timeout. */
+        idle = true;
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
             rep->element[0]->type == REDIS_REPLY_ARRAY &&
             rep->element[0]->elements == 2 &&
@@ -140,7 +148,8 @@ void *tpr_receiver_main(void *arg)
                 if (id.n > 0 && id.n < sizeof last) {
                     memcpy(last, id.p, id.n);
                     last[id.n] = 0;
-                    trim = true;
+                    untrimmed++;
+                    idle = false;
                 }
                 if (src == 0)
                     settle_one(c, fields);

@@ -263,6 +263,11 @@ int tp_redis_worker_serve(tp_redis_worker *w)
     }
     rc = tpr_reader_loop(w);
     tpr_conn_close(&w->read_conn);
+    /* What finished for the reader to write goes to the control thread. */
+    pthread_mutex_lock(&w->mu);
+    w->reader_waiting = false;
+    pthread_cond_broadcast(&w->ctl_cv);
+    pthread_mutex_unlock(&w->mu);
 
     /* Drain: let the running tasks finish (asking them to stop after
      * drain_ms), then let the control thread write their replies until
@@ -301,6 +306,13 @@ int tp_redis_worker_serve(tp_redis_worker *w)
     pthread_mutex_lock(&w->mu);
     job *held = w->held;
     w->held = NULL;
+    job *dead = w->graveyard;
+    w->graveyard = NULL;
+    while (dead) {
+        job *next = dead->dnext;
+        tpr_job_free(dead); /* (no lock taken by freeing) */
+        dead = next;
+    }
     w->done_head = w->done_tail = NULL;
     w->stats.held = 0;
     w->running = 0;

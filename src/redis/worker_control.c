@@ -1,8 +1,9 @@
 /*
  * worker_control.c - the control thread: owner of the second connection.
  *
- * It sleeps until there are done jobs or a heartbeat is due.  Done jobs go
- * to the writer (worker_write.c).  Every heartbeat_ms it refreshes the
+ * It sleeps until there are done jobs the reader will not write (it is
+ * blocked in a read, or busy) or a heartbeat is due.  Done jobs go to the
+ * writer (worker_write.c).  Every heartbeat_ms it refreshes the
  * idle time of every held entry this consumer still owns (a Lua script:
  * XPENDING to check the owner, then XCLAIM JUSTID; an entry another worker
  * has taken over is not taken back, and the job is marked lost) and looks
@@ -13,8 +14,9 @@
  * until the drain deadline.
  *
  * Ownership: the heartbeat snapshots the held list's pointers under w->mu
- * and uses them without it, which is safe because only this thread frees
- * jobs.  `stop_sent` and `lost` are this thread's alone.
+ * and uses them without it, which is safe because meanwhile (hb_busy) the
+ * reader only unlinks the jobs it writes, into the graveyard this thread
+ * then frees.  `stop_sent` and `lost` are this thread's alone.
  */
 #include "worker_internal.h"
 
@@ -50,6 +52,7 @@ static bool heartbeat(tp_redis_worker *w)
         n = 0;
         for (job *j = w->held; j; j = j->hnext)
             snap[n++] = j;
+        w->hb_busy = true; /* the reader may not free them now */
     }
     pthread_mutex_unlock(&w->mu);
     if (!snap)
@@ -133,6 +136,16 @@ static bool heartbeat(tp_redis_worker *w)
     free(lens);
     free(per);
     free(snap);
+    pthread_mutex_lock(&w->mu);
+    w->hb_busy = false;
+    job *dead = w->graveyard;
+    w->graveyard = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (dead) {
+        job *next = dead->dnext;
+        tpr_job_free(dead);
+        dead = next;
+    }
     if (rc == TP_ENOMEM)
         return true;
     return rc == 0;
@@ -197,7 +210,7 @@ void *tpr_control_main(void *arg)
             }
             delay = 0;
         }
-        if (list && !tpr_write_done(w, list))
+        if (list && !tpr_write_done(w, &w->ctl_conn, list))
             continue;
         if (tpr_mono_ms() >= next_hb) {
             next_hb = tpr_mono_ms() + w->heartbeat_ms;

@@ -12,15 +12,16 @@
  *                     why not, and its run on a pool thread
  *   worker_read.c     the reader (the thread in tp_redis_worker_serve()):
  *                     XAUTOCLAIM, XREADGROUP, admission of what it read
- *   worker_write.c    the writer: the MULTI/EXEC that acknowledges a done
- *                     job and writes its reply and dead letter
+ *   worker_write.c    the writer: the MULTI/EXEC that acknowledges done
+ *                     jobs and writes their replies and dead letters
  *   worker_control.c  the control thread: runs the writer, heartbeats held
  *                     entries, looks up cancel markers of held tasks
  *
  * Ownership of a job: created by the reader, on the held list (under mu)
- * until the control thread has written its reply; only the control thread
- * frees jobs while serving (serve frees what is left after joining it), so
- * the pointers it snapshots for a heartbeat stay valid.  The reader holds
+ * until the reader or the control thread has written its reply, then freed
+ * by that writer; while the control thread's heartbeat uses its snapshot of
+ * held pointers, the reader leaves the jobs it wrote in the graveyard for
+ * the control thread to free (serve frees what is left after joining it).  The reader holds
  * mu across tp_submit_future() so that tpr_job_run() cannot finish (it
  * takes mu) before the job's local future is stored.  That makes the order
  * worker mu -> tpool's locks, which never call back into these files with
@@ -107,6 +108,11 @@ struct tp_redis_worker {
     unsigned running;
     job *held;      /* every job not yet replied */
     job *done_head, *done_tail;
+    /* The reader waits for a free thread: jobs finishing then wake it (it
+     * writes them before its next read), else the control thread. */
+    bool reader_waiting;
+    bool hb_busy;   /* the heartbeat holds a snapshot of held jobs */
+    job *graveyard; /* written while hb_busy; the control thread frees */
     tp_redis_worker_stats stats;
     int64_t ctl_deadline; /* monotonic ms; after ctl_stop */
 
@@ -131,7 +137,7 @@ bool tpr_worker_backoff(tp_redis_worker *w, pthread_cond_t *cv, int64_t ms,
 job *tpr_job_from_entry(tp_redis_worker *w, size_t stream,
                         const redisReply *entry, unsigned attempt);
 void tpr_job_free(job *j);
-/* Under mu: a job onto the done list, waking the control thread. */
+/* Under mu: a job onto the done list, waking whoever will write it. */
 void tpr_job_push_done(tp_redis_worker *w, job *j);
 /* The pool task: runs the job's function, then puts it on the done list. */
 void *tpr_job_run(void *arg);
@@ -144,10 +150,24 @@ int tpr_reader_loop(tp_redis_worker *w);
 
 /* ---- worker_write.c ----------------------------------------------------- */
 
-/* Writes the done jobs in `list` (linked by dnext) on ctl_conn; those
- * answered are unlinked from the held list and freed, the rest go back to
- * the front of the done list.  Returns false after an I/O error. */
-bool tpr_write_done(tp_redis_worker *w, job *list);
+/* Writing done jobs in two halves, so that the reader can put a read
+ * behind them in the same pipeline: tpr_write_append() appends the
+ * transactions of `list` (linked by dnext) to conn's pipeline;
+ * tpr_write_finish() reads their answers: the jobs confirmed are unlinked
+ * from the held list and freed, the rest go back to the front of the done
+ * list.  finish returns false after an error (the connection is closed). */
+typedef struct tpr_wbatch {
+    job *list;
+    job **all;
+    size_t n, nw, ntx;
+    size_t *expect, *ends;
+    int rc;
+} tpr_wbatch;
+int tpr_write_append(tp_redis_worker *w, tpr_conn *conn, job *list,
+                     tpr_wbatch *b);
+bool tpr_write_finish(tp_redis_worker *w, tpr_conn *conn, tpr_wbatch *b);
+/* Both at once. */
+bool tpr_write_done(tp_redis_worker *w, tpr_conn *conn, job *list);
 /* Puts `list` (linked by dnext) back at the front of the done list, in
  * order.  Takes mu. */
 void tpr_requeue_done(tp_redis_worker *w, job *list);

@@ -157,7 +157,10 @@ void tpr_job_push_done(tp_redis_worker *w, job *j)
     else
         w->done_head = j;
     w->done_tail = j;
-    pthread_cond_signal(&w->ctl_cv);
+    /* The reader, waiting for a free thread, writes it before its next
+     * read; otherwise the control thread does, now. */
+    if (!w->reader_waiting)
+        pthread_cond_signal(&w->ctl_cv);
 }
 
 void *tpr_job_run(void *arg)

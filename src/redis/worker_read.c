@@ -19,6 +19,12 @@
  * so with free < nstreams it may take a few more; they wait in the pool's
  * queue and are heartbeated like the rest.
  *
+ * Writing: the jobs done while the reader waited for a free thread are
+ * written by the reader itself, their transactions in the same pipeline as
+ * its next XREADGROUP (worker_write.c); jobs that finish while it is
+ * blocked in a read or busy are written by the control thread at once, so
+ * a long blocking read never delays a reply.
+ *
  * Ownership: the reply objects of one read belong to this file until
  * freed here; jobs copy what they keep.  Locks: w->mu while a job joins
  * the held list and is submitted (see worker_internal.h), never during
@@ -231,11 +237,12 @@ static long reclaim(tp_redis_worker *w, char (*cursor)[72], size_t room)
     return taken;
 }
 
-/* One XREADGROUP: COUNT room, over streams [0, m), blocking block_ms
- * (negative: not at all).  Returns the number of entries taken, or -1
- * after an I/O error. */
+/* One XREADGROUP: COUNT room, over streams [first, first + m), blocking
+ * block_ms (negative: not at all), behind the transactions of the done
+ * jobs `list` (may be NULL) in the same pipeline.  Returns the number of
+ * entries taken, or -1 after an I/O error. */
 static long read_new(tp_redis_worker *w, size_t first, size_t m, size_t room,
-                     int64_t block_ms)
+                     int64_t block_ms, job *list)
 {
     const char *argv[8 + 2 * TPR_MAX_STREAMS];
     size_t lens[8 + 2 * TPR_MAX_STREAMS];
@@ -260,9 +267,21 @@ static long read_new(tp_redis_worker *w, size_t first, size_t m, size_t room,
         argv[argc++] = ">";
     for (int k = 0; k < argc; k++)
         lens[k] = strlen(argv[k]);
+    tpr_conn *conn = &w->read_conn;
+    tpr_wbatch b;
+    int rc = list ? tpr_write_append(w, conn, list, &b) : 0;
+    if (rc == 0)
+        rc = tpr_append(conn, argc, argv, lens);
+    /* The transactions' answers come first (they do not block). */
+    if (list && !tpr_write_finish(w, conn, &b))
+        rc = TP_REDIS_EDOWN;
     redisReply *r;
-    if (tpr_command(&w->read_conn, argc, argv, lens, &r) != 0)
+    if (rc == 0)
+        rc = tpr_get_reply(conn, &r);
+    if (rc != 0) {
+        tpr_conn_close(conn); /* whatever is left unread in it */
         return -1;
+    }
     long taken = 0;
     if (tpr_error_is(r, "NOGROUP")) {
         freeReplyObject(r);
@@ -289,6 +308,29 @@ static long read_new(tp_redis_worker *w, size_t first, size_t m, size_t room,
     return taken;
 }
 
+/* Waits for a free thread, or done jobs to write; returns false at stop.
+ * *room is the number of free threads; *list the done jobs, taken only
+ * while connected (else the control thread is told to write them). */
+static bool wait_turn(tp_redis_worker *w, size_t *room, job **list)
+{
+    pthread_mutex_lock(&w->mu);
+    w->reader_waiting = true;
+    while (!w->stop && w->running >= w->threads && !w->done_head)
+        pthread_cond_wait(&w->free_cv, &w->mu);
+    w->reader_waiting = false;
+    bool stop = w->stop;
+    *room = w->threads - w->running;
+    *list = NULL;
+    if (!stop && w->read_conn.ctx) {
+        *list = w->done_head;
+        w->done_head = w->done_tail = NULL;
+    } else if (w->done_head) {
+        pthread_cond_signal(&w->ctl_cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return !stop;
+}
+
 /* The reader's loop, until stop.  Returns 0, or TP_REDIS_EAUTH when the
  * very first login is refused. */
 int tpr_reader_loop(tp_redis_worker *w)
@@ -299,13 +341,9 @@ int tpr_reader_loop(tp_redis_worker *w)
     int64_t delay = 0, next_reclaim = 0;
     bool ever = false;
     for (;;) {
-        pthread_mutex_lock(&w->mu);
-        while (!w->stop && w->running >= w->threads)
-            pthread_cond_wait(&w->free_cv, &w->mu);
-        bool stop = w->stop;
-        size_t room = w->threads - w->running;
-        pthread_mutex_unlock(&w->mu);
-        if (stop)
+        size_t room;
+        job *list;
+        if (!wait_turn(w, &room, &list))
             return 0;
         if (!w->read_conn.ctx) {
             int rc = tpr_conn_ensure(&w->read_conn, &w->ep,
@@ -332,6 +370,14 @@ int tpr_reader_loop(tp_redis_worker *w)
             delay = 0;
         }
         int64_t now = tpr_mono_ms();
+        /* Done jobs and no thread free, or a reclaim first: they go on
+         * their own; otherwise in front of the next read. */
+        if (list && (room == 0 || now >= next_reclaim)) {
+            bool ok = tpr_write_done(w, &w->read_conn, list);
+            list = NULL;
+            if (!ok || room == 0)
+                continue;
+        }
         if (now >= next_reclaim) {
             long got = reclaim(w, cursor, room);
             if (got < 0)
@@ -351,7 +397,8 @@ int tpr_reader_loop(tp_redis_worker *w)
         if (w->nstreams > 1) {
             /* Highest priority first, without blocking. */
             for (size_t s = 0; s < w->nstreams && room > 0 && got >= 0; s++) {
-                long g = read_new(w, s, 1, room, -1);
+                long g = read_new(w, s, 1, room, -1, list);
+                list = NULL;
                 got = g < 0 ? -1 : got + g;
                 if (g > 0)
                     room = room > (size_t)g ? room - (size_t)g : 0;
@@ -364,7 +411,7 @@ int tpr_reader_loop(tp_redis_worker *w)
             block = READ_BLOCK_MS;
         if (block < 1)
             block = 1;
-        (void)read_new(w, 0, w->nstreams, room, block);
+        (void)read_new(w, 0, w->nstreams, room, block, list);
     }
 }
 

@@ -12,6 +12,11 @@
  * control thread writes as soon as a job is done and the previous write
  * has been answered (worker_control.c).
  *
+ * Two threads write: the reader, which puts the jobs done since its last
+ * read in front of its next XREADGROUP (one round trip for both, and no
+ * other thread to wake), and the control thread, for jobs that finish
+ * while the reader is busy or blocked in a read (worker_read.c decides).
+ *
  * A job stays on the held list until its EXEC has been answered, so that a
  * lost connection delays replies but never loses one: what was not
  * confirmed goes back to the front of the done list, in order, and is
@@ -20,9 +25,11 @@
  * client drops a second reply).  A job the pool refused (no_reply) is not
  * written at all: its entry stays pending, for another delivery.
  *
- * Ownership: called by the control thread only, which owns ctl_conn and
- * is the only one to free jobs.  Locks: w->mu to unlink confirmed jobs and
- * to requeue, never during I/O.
+ * Ownership: each writer on its own connection, with the jobs it took off
+ * the done list.  A confirmed job is freed by its writer, except that the
+ * reader's go to the graveyard while the control thread's heartbeat holds
+ * a snapshot of held jobs (the control thread frees them afterwards).
+ * Locks: w->mu to unlink confirmed jobs and to requeue, never during I/O.
  */
 #include "worker_internal.h"
 
@@ -43,8 +50,8 @@ static void append_cmd(tpr_conn *c, int *rc, int argc, const char **argv,
 }
 
 /* XACK key group ids... or XDEL key ids... of the jobs on stream s. */
-static size_t append_entries(tp_redis_worker *w, job **jobs, size_t n,
-                             size_t s, bool ack, const char **argv,
+static size_t append_entries(tp_redis_worker *w, tpr_conn *c, job **jobs,
+                             size_t n, size_t s, bool ack, const char **argv,
                              size_t *lens, int *rc)
 {
     int argc = 0;
@@ -60,12 +67,12 @@ static size_t append_entries(tp_redis_worker *w, job **jobs, size_t n,
         return 0;
     for (int k = 0; k < argc; k++)
         lens[k] = strlen(argv[k]);
-    append_cmd(&w->ctl_conn, rc, argc, argv, lens);
+    append_cmd(c, rc, argc, argv, lens);
     return 1;
 }
 
-static size_t append_dead_letter(tp_redis_worker *w, const job *j,
-                                 const char *st, int *rc)
+static size_t append_dead_letter(tp_redis_worker *w, tpr_conn *c,
+                                 const job *j, const char *st, int *rc)
 {
     char n[16];
     snprintf(n, sizeof n, "%u", j->attempt);
@@ -86,7 +93,7 @@ static size_t append_dead_letter(tp_redis_worker *w, const job *j,
             argv[16 + k] = j->dl_argv[k];
             lens[16 + k] = j->dl_lens[k];
         }
-        append_cmd(&w->ctl_conn, rc, (int)argc, argv, lens);
+        append_cmd(c, rc, (int)argc, argv, lens);
         queued = 1;
     } else if (*rc == 0) {
         *rc = TP_ENOMEM;
@@ -96,8 +103,8 @@ static size_t append_dead_letter(tp_redis_worker *w, const job *j,
     return queued;
 }
 
-static size_t append_reply(tp_redis_worker *w, const job *j, const char *st,
-                           int *rc)
+static size_t append_reply(tp_redis_worker *w, tpr_conn *c, const job *j,
+                           const char *st, int *rc)
 {
     const char *argv[14] = {"XADD", j->reply_key, "MAXLEN", "~",
                             REPLY_MAXLEN, "*", "id", j->tid, "st", st,
@@ -107,16 +114,16 @@ static size_t append_reply(tp_redis_worker *w, const job *j, const char *st,
         lens[k] = strlen(argv[k]);
     argv[13] = j->reply ? j->reply : "";
     lens[13] = j->reply ? j->reply_len : 0;
-    append_cmd(&w->ctl_conn, rc, 14, argv, lens);
+    append_cmd(c, rc, 14, argv, lens);
     return 1;
 }
 
 /* Appends the transaction of jobs[0, n) (none of them no_reply); returns
  * the number of replies it will produce (MULTI's, one per command, EXEC's),
  * or 0 after an error (*rc). */
-static size_t append_tx(tp_redis_worker *w, job **jobs, size_t n, int *rc)
+static size_t append_tx(tp_redis_worker *w, tpr_conn *c, job **jobs,
+                        size_t n, int *rc)
 {
-    tpr_conn *c = &w->ctl_conn;
     const char **argv = malloc((n + 3) * sizeof *argv);
     size_t *lens = malloc((n + 3) * sizeof *lens);
     if (!argv || !lens) {
@@ -131,16 +138,16 @@ static size_t append_tx(tp_redis_worker *w, job **jobs, size_t n, int *rc)
     size_t lmulti[1] = {5};
     append_cmd(c, rc, 1, multi, lmulti);
     for (size_t s = 0; s < w->nstreams; s++) {
-        replies += append_entries(w, jobs, n, s, true, argv, lens, rc);
-        replies += append_entries(w, jobs, n, s, false, argv, lens, rc);
+        replies += append_entries(w, c, jobs, n, s, true, argv, lens, rc);
+        replies += append_entries(w, c, jobs, n, s, false, argv, lens, rc);
     }
     for (size_t i = 0; i < n; i++) {
         char st[16];
         snprintf(st, sizeof st, "%d", jobs[i]->status);
         if (jobs[i]->why)
-            replies += append_dead_letter(w, jobs[i], st, rc);
+            replies += append_dead_letter(w, c, jobs[i], st, rc);
         if (jobs[i]->reply_key && jobs[i]->tid)
-            replies += append_reply(w, jobs[i], st, rc);
+            replies += append_reply(w, c, jobs[i], st, rc);
     }
     /* Each reply stream's expiry, once. */
     char ttl[24];
@@ -180,81 +187,109 @@ static void unhold(tp_redis_worker *w, job *j)
         w->stats.replied++;
 }
 
-bool tpr_write_done(tp_redis_worker *w, job *list)
+/* Unholds and frees jobs[from, to).  While the control thread's heartbeat
+ * uses its snapshot of held jobs, the reader's are only unlinked and left
+ * for the control thread to free (the graveyard). */
+static void release(tp_redis_worker *w, job **jobs, size_t from, size_t to)
 {
-    tpr_conn *c = &w->ctl_conn;
-    size_t n = 0;
+    job *free_list = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = from; i < to; i++) {
+        unhold(w, jobs[i]);
+        if (w->hb_busy) {
+            jobs[i]->dnext = w->graveyard;
+            w->graveyard = jobs[i];
+        } else {
+            jobs[i]->dnext = free_list;
+            free_list = jobs[i];
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    while (free_list) {
+        job *next = free_list->dnext;
+        tpr_job_free(free_list);
+        free_list = next;
+    }
+}
+
+int tpr_write_append(tp_redis_worker *w, tpr_conn *conn, job *list,
+                     tpr_wbatch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->list = list;
     for (job *j = list; j; j = j->dnext)
-        n++;
-    job **all = malloc((n ? n : 1) * sizeof *all);
-    size_t ntx = (n + TX_JOBS - 1) / TX_JOBS;
-    size_t *expect = calloc(ntx ? ntx : 1, sizeof *expect);
-    size_t *ends = calloc(ntx ? ntx : 1, sizeof *ends);
-    int rc = all && expect && ends ? 0 : TP_ENOMEM;
+        b->n++;
+    size_t ntx = (b->n + TX_JOBS - 1) / TX_JOBS;
+    b->all = malloc((b->n ? b->n : 1) * sizeof *b->all);
+    b->expect = calloc(ntx ? ntx : 1, sizeof *b->expect);
+    b->ends = calloc(ntx ? ntx : 1, sizeof *b->ends);
+    b->rc = b->all && b->expect && b->ends ? 0 : TP_ENOMEM;
     /* The jobs to write first, in order, then those the pool refused
      * (no reply: only freed). */
-    size_t nw = 0;
-    if (rc == 0) {
+    if (b->rc == 0) {
         for (job *j = list; j; j = j->dnext)
             if (!j->no_reply)
-                all[nw++] = j;
-        size_t k = nw;
+                b->all[b->nw++] = j;
+        size_t k = b->nw;
         for (job *j = list; j; j = j->dnext)
             if (j->no_reply)
-                all[k++] = j;
+                b->all[k++] = j;
     }
-    ntx = 0;
-    for (size_t i = 0; i < nw && rc == 0; i += TX_JOBS, ntx++) {
-        size_t m = nw - i < TX_JOBS ? nw - i : TX_JOBS;
-        expect[ntx] = append_tx(w, all + i, m, &rc);
-        ends[ntx] = i + m;
+    for (size_t i = 0; i < b->nw && b->rc == 0; i += TX_JOBS, b->ntx++) {
+        size_t m = b->nw - i < TX_JOBS ? b->nw - i : TX_JOBS;
+        b->expect[b->ntx] = append_tx(w, conn, b->all + i, m, &b->rc);
+        b->ends[b->ntx] = i + m;
     }
+    return b->rc;
+}
+
+bool tpr_write_finish(tp_redis_worker *w, tpr_conn *conn, tpr_wbatch *b)
+{
     /* Each transaction confirmed frees its jobs. */
     size_t done = 0;
-    for (size_t t = 0; t < ntx && rc == 0; t++) {
-        for (size_t k = 0; k < expect[t] && rc == 0; k++) {
+    for (size_t t = 0; t < b->ntx && b->rc == 0; t++) {
+        for (size_t k = 0; k < b->expect[t] && b->rc == 0; k++) {
             redisReply *r;
-            rc = tpr_get_reply(c, &r);
-            if (rc == 0)
+            b->rc = tpr_get_reply(conn, &r);
+            if (b->rc == 0)
                 freeReplyObject(r);
         }
-        if (rc != 0)
+        if (b->rc != 0)
             break;
-        pthread_mutex_lock(&w->mu);
-        for (size_t i = done; i < ends[t]; i++)
-            unhold(w, all[i]);
-        pthread_mutex_unlock(&w->mu);
-        for (; done < ends[t]; done++)
-            tpr_job_free(all[done]);
+        release(w, b->all, done, b->ends[t]);
+        done = b->ends[t];
     }
-    if (rc == 0 && done == nw) {
-        pthread_mutex_lock(&w->mu);
-        for (size_t i = nw; i < n; i++)
-            unhold(w, all[i]);
-        pthread_mutex_unlock(&w->mu);
-        for (size_t i = nw; i < n; i++)
-            tpr_job_free(all[i]);
-        done = n;
+    if (b->rc == 0 && done == b->nw) {
+        release(w, b->all, b->nw, b->n);
+        done = b->n;
     }
     bool ok = true;
-    if (done < n) {
+    if (done < b->n) {
         /* Not confirmed: back to the front, in order. */
-        if (all) {
-            for (size_t i = done; i + 1 < n; i++)
-                all[i]->dnext = all[i + 1];
-            all[n - 1]->dnext = NULL;
-            tpr_requeue_done(w, all[done]);
+        if (b->all) {
+            for (size_t i = done; i + 1 < b->n; i++)
+                b->all[i]->dnext = b->all[i + 1];
+            b->all[b->n - 1]->dnext = NULL;
+            tpr_requeue_done(w, b->all[done]);
         } else {
-            tpr_requeue_done(w, list);
+            tpr_requeue_done(w, b->list);
         }
-        if (rc == TP_ENOMEM)
-            tpr_conn_close(c);
+        if (b->rc == TP_ENOMEM)
+            tpr_conn_close(conn);
         ok = false;
     }
-    free(all);
-    free(expect);
-    free(ends);
+    free(b->all);
+    free(b->expect);
+    free(b->ends);
+    memset(b, 0, sizeof *b);
     return ok;
+}
+
+bool tpr_write_done(tp_redis_worker *w, tpr_conn *conn, job *list)
+{
+    tpr_wbatch b;
+    (void)tpr_write_append(w, conn, list, &b);
+    return tpr_write_finish(w, conn, &b);
 }
 
 void tpr_requeue_done(tp_redis_worker *w, job *list)
