@@ -43,8 +43,9 @@
  *   decoded, or whose payload is over the worker's limit, is dead-lettered
  *   at once (TP_REDIS_ENOFUNC, TP_REDIS_EPROTO, TP_REDIS_ETOOBIG).
  * - *Acknowledge and reply together.*  A worker acknowledges a task and
- *   appends its reply in one MULTI/EXEC transaction: a task is never
- *   acknowledged without its reply, nor replied to and left pending.
+ *   appends its reply in one MULTI/EXEC transaction (shared by every task
+ *   that finished since its last write): a task is never acknowledged
+ *   without its reply, nor replied to and left pending.
  * - *Redis down.*  Every connection reconnects by itself, with exponential
  *   backoff (100 ms doubling to 5 s).  A client keeps every accepted submit
  *   in memory until Redis has confirmed writing it, and sends it again after
@@ -109,8 +110,10 @@
  * Threads: a client has two threads of its own (one sends, one receives
  * replies and settles futures: done-callbacks and continuations of remote
  * futures run there); a worker has a reader (the thread that calls
- * tp_redis_worker_serve()), a control thread (replies, heartbeats) and a
- * local tp_pool that runs the tasks.
+ * tp_redis_worker_serve(): it reads tasks, and writes the replies of those
+ * that finished while it waited for a free thread in front of its next
+ * read), a control thread (the other replies, heartbeats) and a local
+ * tp_pool that runs the tasks.
  */
 #ifndef TPOOL_REDIS_H
 #define TPOOL_REDIS_H
