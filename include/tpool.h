@@ -734,8 +734,9 @@ TP_EXTERN int tp_promise_create(tp_future **out);
 TP_EXTERN int tp_promise_complete(tp_future *f, void *result);
 
 /** Settles a promise FAILED with `code` (tp_future_error() then returns
- * it), or CANCELLED if code is TP_ECANCELED.  Otherwise as
- * tp_promise_complete().
+ * it), or CANCELLED if code is TP_ECANCELED or TP_EEXPIRED (a start
+ * deadline that passed, as for a task: tp_future_error() then says
+ * TP_EEXPIRED).  Otherwise as tp_promise_complete().
  * Errors: TP_EINVAL (as tp_promise_complete(), or code 0), TP_EALREADY. */
 TP_EXTERN int tp_promise_fail(tp_future *f, int code);
 

@@ -43,8 +43,9 @@
  *   decoded, or whose payload is over the worker's limit, is dead-lettered
  *   at once (TP_REDIS_ENOFUNC, TP_REDIS_EPROTO, TP_REDIS_ETOOBIG).
  * - *Acknowledge and reply together.*  A worker acknowledges a task and
- *   appends its reply in one MULTI/EXEC transaction: a task is never
- *   acknowledged without its reply, nor replied to and left pending.
+ *   appends its reply in one MULTI/EXEC transaction (shared by every task
+ *   that finished since its last write): a task is never acknowledged
+ *   without its reply, nor replied to and left pending.
  * - *Redis down.*  Every connection reconnects by itself, with exponential
  *   backoff (100 ms doubling to 5 s).  A client keeps every accepted submit
  *   in memory until Redis has confirmed writing it, and sends it again after
@@ -63,16 +64,28 @@
  *   again with the same client_id reads what is in that stream and drops
  *   replies for tasks it does not know (replies_dropped).
  * - *Cancellation.*  tp_future_cancel() on a remote future settles it
- *   CANCELLED at once (it is a promise: tp_promise_create()) and leaves a
- *   cancel marker in Redis.  A worker that has not started the task yet
- *   never starts it; a worker running it sees tp_task_stop_requested()
- *   turn true within heartbeat_ms; whatever it replies is dropped.
- * - *Start deadlines* compare wall clocks (CLOCK_REALTIME) of the client
- *   and the worker machines: keep them synchronised (NTP), and give
- *   deadlines of seconds rather than milliseconds.  A task that a worker
- *   reaches after its deadline is not run; its future fails with
- *   TP_EEXPIRED (tp_future_error()).  With no worker at all, nothing
- *   expires it: wait with a timeout.
+ *   CANCELLED at once (it is a promise: tp_promise_create()).  A task not
+ *   yet written to Redis is then not written; a written one that no worker
+ *   has read yet is deleted from its stream (atomically: a worker either
+ *   read it first or never will); one a worker has read (it starts at
+ *   once: a worker reads only what it has free threads for) sees
+ *   tp_task_stop_requested() turn true within heartbeat_ms, through a
+ *   cancel marker the client leaves in Redis.  Whatever it replies is
+ *   dropped.
+ * - *Start deadlines*, as in a local pool: a task that has not started
+ *   when its start deadline passes is not run, and its future settles
+ *   CANCELLED with tp_future_error() == TP_EEXPIRED.  The client settles
+ *   it itself when no worker has read the task by then (with no worker
+ *   running, or Redis unreachable, too), deleting the entry so that no
+ *   worker reads it later; a worker that reads it, or picks it up from its
+ *   pool's queue, after the deadline does not run it and replies so.  The
+ *   worker's check compares wall clocks (CLOCK_REALTIME) of the client and
+ *   the worker machines: keep them synchronised (NTP), and give deadlines
+ *   of seconds rather than milliseconds.  One case settles by the client's
+ *   clock alone: a task whose write was not confirmed (the connection was
+ *   lost meanwhile) and whose deadline passes before it is written again;
+ *   if the lost write had in fact reached Redis and a worker started that
+ *   copy in time, its reply is dropped.
  *
  * Security
  * --------
@@ -97,8 +110,10 @@
  * Threads: a client has two threads of its own (one sends, one receives
  * replies and settles futures: done-callbacks and continuations of remote
  * futures run there); a worker has a reader (the thread that calls
- * tp_redis_worker_serve()), a control thread (replies, heartbeats) and a
- * local tp_pool that runs the tasks.
+ * tp_redis_worker_serve(): it reads tasks, and writes the replies of those
+ * that finished while it waited for a free thread in front of its next
+ * read), a control thread (the other replies, heartbeats) and a local
+ * tp_pool that runs the tasks.
  */
 #ifndef TPOOL_REDIS_H
 #define TPOOL_REDIS_H
@@ -240,10 +255,12 @@ TP_EXTERN int tp_redis_submit_opts_init(tp_redis_submit_opts *opts);
  *   when the task returned 0;
  * - FAILED when it returned another code (tp_future_error() gives it; as
  *   well as TP_REDIS_EDEAD, TP_REDIS_ENOFUNC, TP_REDIS_EPROTO,
- *   TP_REDIS_ETOOBIG, TP_EEXPIRED from the worker, and TP_ESHUTDOWN from
+ *   TP_REDIS_ETOOBIG from the worker, and TP_ESHUTDOWN from
  *   tp_redis_client_destroy());
  * - CANCELLED when it acknowledged a stop request with TP_ECANCELED, or
- *   was cancelled (tp_future_cancel()).
+ *   was cancelled (tp_future_cancel()), or did not start by its start
+ *   deadline (tp_future_error() then says TP_EEXPIRED; so does a task
+ *   function's own return of TP_EEXPIRED).
  * The submit returns once the task is queued in the client; it is then
  * written to Redis by the client's sender thread (tp_redis_client_flush()
  * waits for that).  Thread-safe.
@@ -272,6 +289,9 @@ typedef struct tp_redis_client_stats {
     uint64_t written;         /**< confirmed written by Redis             */
     uint64_t settled;         /**< futures settled by a reply             */
     uint64_t replies_dropped; /**< repeats, and replies to unknown tasks  */
+    /** Futures this client settled CANCELLED with TP_EEXPIRED itself: their
+     * start deadline passed before any worker had read the task. */
+    uint64_t expired;
     uint64_t reconnects;      /**< connections re-established            */
     size_t queued;            /**< accepted, not yet written              */
     size_t pending;           /**< written, future not yet settled        */
@@ -410,6 +430,7 @@ typedef struct tp_redis_worker_stats {
     uint64_t reclaimed;    /**< tasks taken over from other consumers     */
     uint64_t dead;         /**< tasks moved to the dead-letter stream     */
     uint64_t cancelled;    /**< tasks not run because of a cancel marker  */
+    uint64_t expired;      /**< tasks not run: start deadline passed      */
     uint64_t reconnects;   /**< connections re-established               */
     unsigned held;         /**< tasks read and not yet replied to         */
 } tp_redis_worker_stats;

@@ -263,13 +263,18 @@ int tp_promise_create(tp_future **out)
     return 0;
 }
 
+static bool settle_word(tp_future *f, tp_state from, uint32_t to);
+
+/* What a settle keeps of the word. */
+#define TPI_KEEP (TPI_F_STARTED | TPI_GEN_BITS)
+
 /* Settles a promise made by tp_promise_create(), once, whoever races.
  * The settler first claims it (PENDING -> RUNNING, without STARTED: no
  * function runs), so that only one of several racing settlers writes
  * result and error; a cancel that comes while it is claimed is a stop
  * request, which the settle below ignores, as a promise has nothing to
  * stop. */
-static int promise_settle(tp_future *f, tp_state to, void *result, int error)
+static int promise_settle(tp_future *f, uint32_t to, void *result, int error)
 {
     if (f == NULL || !tpi_future_has(f, TPI_K_PROMISE))
         return TP_EINVAL;
@@ -280,8 +285,8 @@ static int promise_settle(tp_future *f, tp_state to, void *result, int error)
     } while (!atomic_compare_exchange_weak_explicit(
         &f->state, &s, (s & ~TPI_STATE_MASK) | TP_RUNNING,
         memory_order_acquire, memory_order_relaxed));
-    put_outcome(f, to, result, error);
-    tpi_future_settle(f, TP_RUNNING, to);
+    put_outcome(f, tpi_state_of(to), result, error);
+    settle_word(f, TP_RUNNING, to);
     return 0;
 }
 
@@ -294,8 +299,12 @@ int tp_promise_fail(tp_future *f, int code)
 {
     if (code == 0)
         return TP_EINVAL;
-    return promise_settle(f, code == TP_ECANCELED ? TP_CANCELLED : TP_FAILED,
-                          NULL, code);
+    /* TP_EEXPIRED is a start deadline that passed: CANCELLED, as for a
+     * task (tp_future_error() reads the flag). */
+    uint32_t to = code == TP_ECANCELED   ? TP_CANCELLED
+                  : code == TP_EEXPIRED ? TP_CANCELLED | TPI_F_EXPIRED
+                                        : TP_FAILED;
+    return promise_settle(f, to, NULL, code);
 }
 
 int tp_future_retain(tp_future *f)
@@ -331,11 +340,6 @@ static void run_callbacks(tp_future *f, tpi_callback *list)
         list = next;
     }
 }
-
-static bool settle_word(tp_future *f, tp_state from, uint32_t to);
-
-/* What a settle keeps of the word. */
-#define TPI_KEEP (TPI_F_STARTED | TPI_GEN_BITS)
 
 bool tpi_future_settle(tp_future *f, tp_state from, tp_state to)
 {

@@ -43,6 +43,18 @@ TEST(fail_and_cancel)
     CHECK_OK(tp_promise_create(&g));
     CHECK_OK(tp_promise_fail(g, TP_ECANCELED));
     CHECK_EQ(tp_future_state(g), TP_CANCELLED);
+    CHECK_EQ(tp_future_error(g), TP_ECANCELED);
+    CHECK_EQ(tp_future_get(g, 0, NULL), TP_ECANCELED);
+
+    /* An expired start deadline settles CANCELLED, as a task's does. */
+    tp_future *e;
+    CHECK_OK(tp_promise_create(&e));
+    CHECK_OK(tp_promise_fail(e, TP_EEXPIRED));
+    CHECK_EQ(tp_future_state(e), TP_CANCELLED);
+    CHECK_EQ(tp_future_error(e), TP_EEXPIRED);
+    CHECK_EQ(tp_future_get(e, 0, NULL), TP_EEXPIRED);
+    CHECK_EQ(tp_promise_fail(e, 5), TP_EALREADY);
+    tp_future_release(e);
 
     CHECK_OK(tp_promise_create(&h));
     CHECK_OK(tp_future_cancel(h));

@@ -80,6 +80,14 @@ int main(int argc, char **argv)
         tp_future_release(f);
     }
     qsort(lat, (size_t)rts, sizeof *lat, cmp_i64);
+    if (getenv("TPR_BENCH_STATS")) {
+        /* Where the server's time went: calls and usec per command. */
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 "redis-cli -s %s INFO commandstats | grep cmdstat >&2",
+                 s.sock);
+        (void)system(cmd);
+    }
     printf("%d\t%.0f\t%lld\t%lld\n", workers,
            tasks * 1e6 / (double)(t1 - t0), (long long)lat[rts / 2],
            (long long)lat[(rts * 99) / 100]);

@@ -9,8 +9,10 @@
  *   codec.c    the wire format: decoding stream entries and replies,
  *              defensively (everything from Redis is untrusted input)
  *   map.c      a hash map from 64-bit ids to pointers (the client's tasks)
- *   client.c   the client: submit, the sender and receiver threads
- *   worker.c   the worker: the reader (serve), the control thread, runs
+ *   client*.c  the client: life cycle, submit, the sender and receiver
+ *              threads (client_internal.h has their map)
+ *   worker*.c  the worker: life cycle, jobs, the reader, the writer, the
+ *              control thread (worker_internal.h has their map)
  *   error.c    messages and names of the module's codes
  *   worker_main.c, status_main.c   the two programs
  *

@@ -119,6 +119,15 @@ static void check_reply(tp_future *f, const char *want)
     tp_redis_reply_free(res);
 }
 
+/* Submits fn(text) and checks that the reply is `text`. */
+static void check_reply_of(tp_redis_client *c, const char *fn,
+                           const char *text)
+{
+    tp_future *f = submit(c, fn, text);
+    check_reply(f, text);
+    tp_future_release(f);
+}
+
 static int fail_code(tp_future *f)
 {
     void *res;
@@ -162,6 +171,9 @@ TEST(echo_and_failure)
     CHECK_EQ(fail_code(ff), 42);
     CHECK_EQ(tp_future_state(ff), TP_FAILED);
     tp_future_release(ff);
+    /* A reply may settle a future before the sender has read Redis's
+     * confirmation of its XADD: flush waits for those. */
+    CHECK_OK(tp_redis_client_flush(c, 10000));
     tp_redis_client_stats st;
     CHECK_OK(tp_redis_client_stats_get(c, &st));
     CHECK_EQ(st.submitted, N + 2);
@@ -418,13 +430,27 @@ TEST(remote_and_local_futures_combine)
     worker_end(&b);
 }
 
+static bool stream_empty_cb(void *arg)
+{
+    redisContext *a = rh_connect(&server);
+    long long v = rh_int(a, "XLEN %s", (const char *)arg);
+    redisFree(a);
+    return v == 0;
+}
+
 TEST(cancel_before_start_prevents_the_run)
 {
     server_up();
     tp_redis_client *c = client_for("cpend");
+    tp_future *unsent = submit(c, "record", "cancelled-before-start");
+    CHECK_OK(tp_future_cancel(unsent));
+    CHECK_EQ(tp_future_state(unsent), TP_CANCELLED);
+    /* Written, then cancelled before any worker read it: the entry is
+     * taken out of the stream. */
     tp_future *victim = submit(c, "record", "cancelled-before-start");
+    CHECK_OK(tp_redis_client_flush(c, 10000));
     CHECK_OK(tp_future_cancel(victim));
-    CHECK_EQ(tp_future_state(victim), TP_CANCELLED);
+    CHECK(rh_poll(stream_empty_cb, "cpend:q:default", 10000));
     tp_future *after = submit(c, "echo", "after");
     CHECK_OK(tp_redis_client_flush(c, 10000));
     /* One thread reads the stream in order: once `after` is answered,
@@ -441,6 +467,7 @@ TEST(cancel_before_start_prevents_the_run)
     CHECK_EQ(rh_int(a, "HGET t:runs cancelled-before-start"), 0);
     redisFree(a);
     (void)st;
+    tp_future_release(unsent);
     tp_future_release(victim);
     tp_future_release(after);
     tp_redis_client_destroy(c);
@@ -481,7 +508,10 @@ TEST(cancel_while_running_requests_a_stop)
     worker_end(&b);
 }
 
-TEST(start_deadline_expires_remotely)
+/* As a local pool's: a task whose start deadline passes before any worker
+ * has read it is CANCELLED with TP_EEXPIRED, by the client itself (no
+ * worker is running), and a worker that comes later does not run it. */
+TEST(start_deadline_expires_without_a_worker)
 {
     server_up();
     tp_redis_client *c = client_for("dl");
@@ -490,15 +520,83 @@ TEST(start_deadline_expires_remotely)
     so.start_deadline_ms = 50;
     tp_future *f;
     CHECK_OK(tp_redis_submit(c, "record", "expired", 7, &so, &f));
-    /* No worker yet: nothing settles it; the wait lets the deadline
-     * pass. */
-    CHECK_EQ(tp_future_wait(f, 200), TP_ETIMEDOUT);
+    CHECK_OK(tp_redis_client_flush(c, 10000));
+    CHECK_OK(tp_future_wait(f, 10000));
+    CHECK_EQ(tp_future_state(f), TP_CANCELLED);
+    CHECK_EQ(tp_future_error(f), TP_EEXPIRED);
+    CHECK_EQ(tp_future_get(f, 0, NULL), TP_EEXPIRED);
+    tp_redis_client_stats cs;
+    CHECK_OK(tp_redis_client_stats_get(c, &cs));
+    CHECK_EQ(cs.expired, 1);
+    CHECK_EQ(cs.pending, 0);
+    tp_future_release(f);
+    /* One thread reads the stream in order: once `after` is answered, the
+     * expired task would have been seen. */
+    tp_redis_worker_opts o;
+    worker_opts(&o, "dl");
+    o.threads = 1;
     bg_worker b;
-    worker_start(&b, "dl");
-    CHECK_EQ(fail_code(f), TP_EEXPIRED);
+    worker_start_with(&b, &o);
+    check_reply_of(c, "echo", "after");
     redisContext *a = admin();
     CHECK_EQ(rh_int(a, "HGET t:runs expired"), 0);
+    CHECK_EQ(rh_int(a, "XLEN dl:q:default"), 0);
     redisFree(a);
+    /* A deadline that is met: the task runs. */
+    so.start_deadline_ms = 60000;
+    CHECK_OK(tp_redis_submit(c, "echo", "in time", 7, &so, &f));
+    check_reply(f, "in time");
+    tp_future_release(f);
+    tp_redis_client_destroy(c);
+    worker_end(&b);
+}
+
+/* A worker that reaches an entry after its start deadline does not run it;
+ * the future is CANCELLED with TP_EEXPIRED.  The entry is written by hand
+ * (with the id of a real future of the client), so that the client cannot
+ * take it back first. */
+TEST(worker_reaching_an_expired_entry_cancels_it)
+{
+    server_up();
+    tp_redis_client_opts co;
+    tp_redis_client_opts_init(&co);
+    co.conn.url = server.url;
+    co.conn.ns = "dlw";
+    co.client_id = "dlw-client";
+    tp_redis_client *c;
+    CHECK_OK(tp_redis_client_create(&c, &co));
+    tp_redis_submit_opts so;
+    tp_redis_submit_opts_init(&so);
+    so.stream = "nobody"; /* no worker reads it */
+    tp_future *f;
+    CHECK_OK(tp_redis_submit(c, "record", "late", 4, &so, &f));
+    CHECK_OK(tp_redis_client_flush(c, 10000));
+    redisContext *a = admin();
+    char tid[64], past[32];
+    snprintf(tid, sizeof tid, "dlw-client/%llu",
+             (unsigned long long)tp_future_id(f));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(past, sizeof past, "%lld", (long long)now.tv_sec * 1000 - 5000);
+    redisReply *r = redisCommand(a,
+                                 "XADD dlw:q:default * v 1 id %s fn record "
+                                 "p late r dlw:r:dlw-client dl %s ma 3",
+                                 tid, past);
+    CHECK(r && r->type == REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    bg_worker b;
+    worker_start(&b, "dlw");
+    CHECK_OK(tp_future_wait(f, 20000));
+    CHECK_EQ(tp_future_state(f), TP_CANCELLED);
+    CHECK_EQ(tp_future_error(f), TP_EEXPIRED);
+    CHECK_EQ(rh_int(a, "HGET t:runs late"), 0);
+    CHECK_EQ(rh_int(a, "XLEN dlw:q:default"), 0);
+    CHECK_EQ(rh_int(a, "XLEN dlw:dead"), 0); /* not a dead letter */
+    redisFree(a);
+    tp_redis_worker_stats ws;
+    CHECK_OK(tp_redis_worker_stats_get(b.w, &ws));
+    CHECK_EQ(ws.expired, 1);
+    CHECK_EQ(ws.ran, 0);
     tp_future_release(f);
     tp_redis_client_destroy(c);
     worker_end(&b);
@@ -669,7 +767,8 @@ TEST_MAIN(TEST_ENTRY(echo_and_failure) TEST_ENTRY(bad_arguments)
                           TEST_ENTRY(remote_and_local_futures_combine)
                               TEST_ENTRY(cancel_before_start_prevents_the_run)
                                   TEST_ENTRY(cancel_while_running_requests_a_stop)
-                                      TEST_ENTRY(start_deadline_expires_remotely)
+                                      TEST_ENTRY(start_deadline_expires_without_a_worker)
+                                          TEST_ENTRY(worker_reaching_an_expired_entry_cancels_it)
                                           TEST_ENTRY(priority_streams_are_read_first)
                                               TEST_ENTRY(client_restart_drops_replies_of_the_old_life)
                                                   TEST_ENTRY(auth_password_and_acl_user)
