@@ -66,7 +66,11 @@ enum {
     BENCH_FORKJOIN_ONLY = 1u << 3,
     /* submit_batch() is a bulk construct in which the calling thread runs
      * tasks until they are done (oneTBB parallel_for). */
-    BENCH_BATCH_WAITER_RUNS = 1u << 4
+    BENCH_BATCH_WAITER_RUNS = 1u << 4,
+    /* A variant of another peer's futures (tpool's in caller storage):
+     * only the workloads with futures apply, its plain submits being the
+     * other peer's. */
+    BENCH_FUTURES_ONLY = 1u << 5
 };
 
 typedef struct bench_peer {

@@ -134,6 +134,7 @@ class Peer:
         self.workloads = set(info.get("workloads", []))
         self.batch = info.get("batch", False)
         self.futures = info.get("futures", False)
+        self.futures_only = info.get("futures_only", False)
         self.nested_join = info.get("nested_join", False)
         self.waiter_runs_tasks = info.get("waiter_runs_tasks", False)
         self.batch_waiter_runs = info.get("batch_waiter_runs", False)
@@ -266,7 +267,9 @@ class Cell:
 
 def make_plan(cfg, pools, queues, natives, groups):
     cells = []
-    by = lambda w: [p for p in pools if w in p.workloads]  # noqa: E731
+    by = lambda w: [p for p in pools if w in p.workloads and  # noqa: E731
+                    not p.futures_only]
+    by_f = lambda w: [p for p in pools if w in p.workloads]  # noqa: E731
     size = lambda p, key: cfg[key + "_py"] if p.name == "python" \
         else cfg[key + "_n"]  # noqa: E731
 
@@ -276,7 +279,7 @@ def make_plan(cfg, pools, queues, natives, groups):
                 cells.append(Cell("single", p, "empty", variant="single",
                                   threads=t, n=size(p, "empty")))
     if "future" in groups:
-        for p in by("empty"):
+        for p in by_f("empty"):
             if p.futures:
                 for t in cfg["threads"]:
                     cells.append(Cell("future", p, "empty", variant="future",
@@ -301,7 +304,7 @@ def make_plan(cfg, pools, queues, natives, groups):
                                   consumers=cons, n=cfg["queue_n"]))
     if "forkjoin" in groups:
         for fib in cfg["fib"]:
-            for p in by("forkjoin"):
+            for p in by_f("forkjoin"):
                 for t in cfg["fj_threads"]:
                     cells.append(Cell("forkjoin", p, "forkjoin", threads=t,
                                       n=fib))

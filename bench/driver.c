@@ -62,10 +62,12 @@ static void print_info(void)
     print_json_string(p->batch_form != NULL ? p->batch_form : "");
     int futures = p->spawn != NULL && p->join != NULL &&
                   (p->flags & BENCH_FORKJOIN_ONLY) == 0;
-    printf(",\"batch\":%s,\"futures\":%s,\"nested_join\":%s,"
+    printf(",\"batch\":%s,\"futures\":%s,\"futures_only\":%s,"
+           "\"nested_join\":%s,"
            "\"waiter_runs_tasks\":%s,\"batch_waiter_runs\":%s",
            p->submit_batch != NULL ? "true" : "false",
            futures ? "true" : "false",
+           (p->flags & BENCH_FUTURES_ONLY) ? "true" : "false",
            (p->flags & BENCH_NESTED_JOIN) ? "true" : "false",
            (p->flags & BENCH_WAITER_RUNS_TASKS) ? "true" : "false",
            (p->flags & (BENCH_WAITER_RUNS_TASKS | BENCH_BATCH_WAITER_RUNS))

@@ -1,16 +1,19 @@
 /*
  * peer_tpool_inplace.c - this library's tasks in caller storage
- * (tp_submit_inplace), for the fork-join workload.
+ * (tp_submit_inplace), for the workloads with futures.
  *
  * bench-requires: tpool
  *
  *   spawn/join tp_submit_inplace into a tp_task_storage in the caller's
- *              handle (on its stack: no allocation), then tp_future_get +
- *              tp_future_release; from a worker the wait runs other queued
- *              tasks, so a task can wait for its child (BENCH_NESTED_JOIN)
+ *              handle (no allocation: the storage model of the naive
+ *              pool's futures, which live in its handles), then
+ *              tp_future_get + tp_future_release; from a worker the wait
+ *              runs other queued tasks, so a task can wait for its child
+ *              (BENCH_NESTED_JOIN)
+ *   submit, wait_all  as tpbench-tpool, only for the workloads' set-up
  *
- * Only the fork-join workload applies: the other workloads measure what
- * tpbench-tpool measures already.
+ * Only the workloads with futures apply (BENCH_FUTURES_ONLY): the others
+ * measure what tpbench-tpool measures already.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,16 @@ static int ip_spawn(bench_pool *p, void *arg, void *handle)
                : -1;
 }
 
+static int ip_submit(bench_pool *p, void *arg)
+{
+    return tp_submit(p->pool, p->fn, arg) == 0 ? 0 : -1;
+}
+
+static void ip_wait_all(bench_pool *p)
+{
+    (void)tp_pool_wait_idle(p->pool, -1);
+}
+
 static void *ip_join(bench_pool *p, void *handle)
 {
     (void)p;
@@ -71,17 +84,17 @@ const bench_peer bench_peer_impl = {
     .title = "tpool tp_submit_inplace",
     .notes = "Each spawn is tp_submit_inplace into storage in the caller's "
              "handle, each join tp_future_get + tp_future_release; "
-             "fork-join only.",
-    .flags = BENCH_NESTED_JOIN | BENCH_FORKJOIN_ONLY,
+             "futures only.",
+    .flags = BENCH_NESTED_JOIN | BENCH_FUTURES_ONLY,
     .handle_size = sizeof(inplace_handle),
     .handle_align = _Alignof(inplace_handle),
     .version = tp_version_string,
     .create = ip_create,
     .destroy = ip_destroy,
     .run = NULL,
-    .submit = NULL,
+    .submit = ip_submit,
     .submit_batch = NULL,
-    .wait_all = NULL,
+    .wait_all = ip_wait_all,
     .spawn = ip_spawn,
     .join = ip_join,
 };

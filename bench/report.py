@@ -493,11 +493,14 @@ def goal_verdict(lo, hi, target):
 def goals_section(res, w):
     rows = []
     T = res.cfg["threads"]
-    for group, variant, what in (("single", "single", "single submits"),
-                                 ("future", "future",
-                                  "single submits with a future each")):
+    for group, variant, what, me in (
+            ("single", "single", "single submits", "tpool"),
+            ("future", "future", "single submits with a future each",
+             "tpool"),
+            ("future", "future", "the same, futures in caller storage "
+             "(`tp_submit_inplace`)", "tpool-inplace")):
         for t in T:
-            tp = res.get(group, variant, "tpool", t, "ns_per_task")
+            tp = res.get(group, variant, me, t, "ns_per_task")
             c = compare(tp, res.get(group, variant, "baseline", t,
                                     "ns_per_task"))
             if c:

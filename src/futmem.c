@@ -9,9 +9,15 @@
  * be the pool's.
  *
  * So futures come from one store shared by the process:
- *   - Blocks of TPI_FUTMEM_BLOCK bytes are carved out of slabs of
- *     TPI_SLAB_BYTES, taken with tpi_malloc.  A block costs its 64 bytes
- *     and no header.
+ *   - Blocks of TPI_FUTMEM_BLOCK bytes are carved out of slabs, each one
+ *     cache line, aligned.  A block costs its 64 bytes and no header.
+ *     The slabs are mappings of their own (mmap), populated when made:
+ *     a burst of futures then costs one system call per slab rather than
+ *     a page fault per page, which in a virtual machine is most of the
+ *     cost of a future that lands on fresh memory.  They grow from
+ *     TPI_SLAB_MIN to TPI_SLAB_MAX, so a program with a few futures maps
+ *     64 KiB.  (Not tpi_malloc: with the allocator of the user's there are
+ *     no slabs at all, see below.)
  *   - Each thread keeps a cache of free blocks (thread-local, no lock).
  *     It takes and returns blocks there; it refills TPI_BATCH at a time
  *     from the store and gives a batch back when it holds two, so the
@@ -46,13 +52,14 @@
  * lock is not taken around fork() instead: the future table's 64 already
  * are, and a sanitizer that tracks locks held at once stops at 64.)
  *
- * Locks: the store's mu is a leaf (it calls only tpi_malloc/tpi_free).
+ * Locks: the store's mu is a leaf (under it: mmap/munmap only).
  */
 #include "futmem.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "alloc.h"
 
@@ -67,7 +74,8 @@
 #define TPI_FUTMEM_HEAP_ONLY 0
 #endif
 
-#define TPI_SLAB_BYTES ((size_t)64 * 1024)
+#define TPI_SLAB_MIN ((size_t)64 * 1024)
+#define TPI_SLAB_MAX ((size_t)2 * 1024 * 1024)
 #define TPI_BATCH 64u
 
 typedef struct tpi_blk {
@@ -76,13 +84,15 @@ typedef struct tpi_blk {
 
 typedef struct tpi_fslab {
     struct tpi_fslab *next;
-} tpi_fslab; /* the blocks follow */
+    size_t bytes; /* of the mapping */
+} tpi_fslab; /* the blocks follow, from the next block boundary */
 
 static struct {
     pthread_mutex_t mu;
     tpi_blk *free;          /* free blocks (mu) */
     char *carve, *carve_end; /* the newest slab's blocks never handed out */
     tpi_fslab *slabs;       /* every slab (mu) */
+    size_t slab_bytes;      /* the size of the next slab (mu) */
     size_t out;             /* blocks in caches or in use (mu) */
     _Atomic unsigned pools; /* pools that exist */
     bool left;              /* this is a forked child: never touch it */
@@ -109,11 +119,34 @@ static void release_if_idle(void)
         return;
     for (tpi_fslab *s = tpi_store.slabs, *next; s != NULL; s = next) {
         next = s->next;
-        tpi_free(s);
+        (void)munmap(s, s->bytes);
     }
     tpi_store.slabs = NULL;
+    tpi_store.slab_bytes = 0;
     tpi_store.free = NULL;
     tpi_store.carve = tpi_store.carve_end = NULL;
+}
+
+/* A new slab, its pages present; NULL when out of memory. */
+static tpi_fslab *slab_new(void)
+{
+    size_t bytes = tpi_store.slab_bytes ? tpi_store.slab_bytes : TPI_SLAB_MIN;
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#ifdef MAP_POPULATE
+    flags |= MAP_POPULATE;
+#endif
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    tpi_fslab *s = m;
+    s->bytes = bytes;
+    s->next = tpi_store.slabs;
+    tpi_store.slabs = s;
+    tpi_store.slab_bytes = bytes < TPI_SLAB_MAX ? 2 * bytes : TPI_SLAB_MAX;
+    /* A mapping is page-aligned: the blocks start one block in. */
+    tpi_store.carve = (char *)m + TPI_FUTMEM_BLOCK;
+    tpi_store.carve_end = (char *)m + bytes / TPI_FUTMEM_BLOCK * TPI_FUTMEM_BLOCK;
+    return s;
 }
 
 /* Moves up to TPI_BATCH blocks into c: free ones first, then new ones. */
@@ -127,18 +160,8 @@ static void refill(tpi_fcache *c)
         c->head = b;
     }
     for (; got < TPI_BATCH; got++) {
-        if (tpi_store.carve == tpi_store.carve_end) {
-            tpi_fslab *s = tpi_malloc(TPI_SLAB_BYTES);
-            if (s == NULL)
-                break;
-            s->next = tpi_store.slabs;
-            tpi_store.slabs = s;
-            tpi_store.carve = (char *)(s + 1);
-            tpi_store.carve_end =
-                tpi_store.carve +
-                (TPI_SLAB_BYTES - sizeof *s) / TPI_FUTMEM_BLOCK *
-                    TPI_FUTMEM_BLOCK;
-        }
+        if (tpi_store.carve == tpi_store.carve_end && slab_new() == NULL)
+            break;
         tpi_blk *b = (tpi_blk *)(void *)tpi_store.carve;
         tpi_store.carve += TPI_FUTMEM_BLOCK;
         b->next = c->head;
