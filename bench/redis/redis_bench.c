@@ -5,8 +5,8 @@
  *   tpr_bench WORKERS TASKS ROUNDTRIPS
  *
  * Starts a private redis-server (unix socket, no persistence), WORKERS
- * worker processes (tpool-redis-worker, 2 threads each, the test tasks
- * library), then: throughput: TASKS no-op tasks submitted at once, timed
+ * worker processes (tpool-redis-worker, TPR_BENCH_THREADS threads each,
+ * default 2, the test tasks library), then: throughput: TASKS no-op tasks submitted at once, timed
  * from the first submit until every future has settled; latency:
  * ROUNDTRIPS one-at-a-time submit-and-get round trips, p50 and p99.
  * Prints one line: workers, tasks/s, p50 us, p99 us.
@@ -39,11 +39,13 @@ int main(int argc, char **argv)
     rh_skip_without_redis();
     rh_server s = {0};
     rh_server_start(&s);
+    const char *th = getenv("TPR_BENCH_THREADS");
+    int threads = th != NULL && atoi(th) > 0 ? atoi(th) : 2;
     pid_t pids[16];
     for (int i = 0; i < workers && i < 16; i++) {
         char name[16];
         snprintf(name, sizeof name, "b%d", i);
-        pids[i] = rh_worker_spawn(&s, name, 2, 30000, false);
+        pids[i] = rh_worker_spawn(&s, name, threads, 30000, false);
     }
     tp_redis_client_opts o;
     tp_redis_client_opts_init(&o);
