@@ -37,6 +37,8 @@ typedef struct compose_node {
     _Atomic(tp_future *) inner;
     tp_compose_fn fn;
     void *ctx;
+    tp_future *returned; /* what fn returned: written by mid's task before
+                            mid settles, read by on_mid after */
     unsigned flags;
     _Atomic unsigned refs;
 } compose_node;
@@ -57,14 +59,10 @@ static void compose_unref(compose_node *n)
 static void *compose_step(tp_future *source, void *ctx)
 {
     compose_node *n = ctx;
-    tp_future *g = n->fn(source, n->ctx);
-    /* A function that failed has no result for mid to keep: a future it
-     * returned all the same is dropped here. */
-    if (g != NULL && tpi_running_error() != 0) {
-        tp_future_release(g);
-        g = NULL;
-    }
-    return g;
+    /* Kept in the node as well: should fn fail, mid keeps its error, not
+     * this result, and compose_mid_settled() still has to drop it. */
+    n->returned = n->fn(source, n->ctx);
+    return n->returned;
 }
 
 static void compose_inner_settled(tpi_item *it)
@@ -82,11 +80,8 @@ static void compose_mid_settled(tpi_item *it)
     compose_node *n = TPI_CONTAINER_OF(it, compose_node, on_mid);
     tp_future *mid = n->mid;
     bool ran = tp_future_started(mid) != 0;
-    /* What fn returned, if it completed (compose_step() dropped any other;
-     * read once final). */
-    tp_future *g = ran && tp_future_state(mid) == TP_COMPLETED
-                       ? (tp_future *)mid->out.result
-                       : NULL;
+    /* What fn returned, whatever mid's outcome (read once mid is final). */
+    tp_future *g = ran ? n->returned : NULL;
     if (tp_future_state(mid) != TP_COMPLETED || !ran) {
         /* fn did not run (a pass-through, a cancel) or failed: out
          * settles as mid did; a future fn returned all the same is
@@ -140,6 +135,7 @@ int tp_future_then_compose(tp_future *source, tp_pool *pool, tp_compose_fn fn,
     if (n == NULL)
         return TP_ENOMEM;
     n->fn = fn;
+    n->returned = NULL;
     n->ctx = ctx;
     n->flags = flags;
     n->out = f;

@@ -386,8 +386,6 @@ tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
 /* Returns the error the task that ran recorded (tp_task_fail()), 0 if
  * none. */
 int tpi_running_leave(tpi_running_ctx saved);
-/* The error the running task has recorded so far. */
-int tpi_running_error(void);
 
 /* Non-zero if f (running) was asked to stop, by tp_future_cancel() or by an
  * immediate shutdown of its pool. */

@@ -40,10 +40,6 @@ int tpi_running_leave(tpi_running_ctx saved)
     return error;
 }
 
-int tpi_running_error(void)
-{
-    return tpi_running.error;
-}
 
 int tpi_stop_requested(const tp_future *f)
 {
