@@ -2,7 +2,7 @@
  * wake.pml - a Promela model of the pool's sleep/wake protocol: the claim
  * "a pushed task is never left queued while every worker sleeps" of
  * src/pool_internal.h ("Sleeping and waking"), with the searching
- * shortcut, injector pushes under inj_mu, the idle list, the one-token
+ * shortcut, lock-free injector pushes (src/inject.h), the idle list, the one-token
  * parker and (-DWAITER) a waiting worker's park_begin/park_end with its
  * "claimed" hand-off.  model/wake.sh runs it.  It follows the C code,
  * which has both fixes described under "Proposed fixes" below
@@ -10,20 +10,27 @@
  * without them, spin finds the two lost wake-ups described there.
  *
  * What is modelled
- *   - One outside submitter: NT submits, each an injector push under inj_mu
- *     (submit.c enqueue, inject_locked) followed by tpi_wake_some(p, 1);
- *     with -DBATCH, one push of NT tasks and tpi_wake_some(p, NT) (a batch
- *     submitted from outside).
+ *   - One outside submitter: NT submits, each an injector push (submit.c
+ *     enqueue, tpi_inject_push: one compare-and-swap on the stack's top,
+ *     one step) followed by tpi_wake_some(p, 1); with -DBATCH, one push of
+ *     NT tasks and tpi_wake_some(p, NT) (a batch submitted from outside).
  *   - NW workers running tpi_worker_main: find_local -> search (searching++,
  *     ROUNDS rounds of find_work, S-, the wake at the end of search()) ->
  *     sleep_or_exit (W1, F1, R1, idle_push, park, the idle check after).
- *   - find_work: own deque, the normal injector (take_injected: a batch of
- *     len/nthreads + 1 taken under inj_mu, all but the first pushed on the
- *     own deque, then wake_one), steal_any (any victim first).  A deque is
+ *   - find_work: own deque, the normal injector (take_injected: inj_mu
+ *     only tried, taking nothing if another consumer holds it; an empty
+ *     `ready` first drained from the stack in two steps, the fetch-and
+ *     that takes the stack and the store of ready_len, between which R1
+ *     sees neither; a batch of len/nthreads + 1, all but the first pushed
+ *     on the own deque, then wake_one; or only the first, with wake_one if
+ *     some are left), steal_any (any victim first).  A deque is
  *     a counter whose push, pop and steal are single steps (the Chase-Lev
  *     deque is linearisable; it is not what is checked here).
  *     -DSTEAL_RETRY: a steal from a non-empty deque may also fail
  *     (TPI_STEAL_RETRY, another thief or the owner won the race).
+ *   - -DSNAPSHOT: an outside thread calls tp_pool_snapshot_get once, at
+ *     any moment: it locks inj_mu, drains the stack into `ready` (the same
+ *     two steps), unlocks and, having moved tasks, tpi_wake_some(p, 1).
  *   - -DSPAWN: the first task run spawns one child: enqueue() from a worker
  *     (push on its own deque, then tpi_wake_some(p, 1)).
  *   - -DWAITER: the first task run waits (wait.c park_until_any) until
@@ -88,7 +95,12 @@
  *   tpi_unpark_list() unparks exactly the workers its caller claimed (it
  *   must not follow an idle_next that the worker rewrote meanwhile).  No
  *   counter underflows.  With -DLTL also (a) as an LTL property: always,
- *   once all tasks are pushed, eventually all are taken.
+ *   once all tasks are pushed, eventually all are taken, under weak
+ *   fairness (wake.sh runs pan -f): workers only try inj_mu, so a worker
+ *   that fails loops (searching, yielding, R1 seeing the task) until the
+ *   holder, which can always move, has moved; a schedule that never runs
+ *   the holder is the only cycle without progress, and no OS scheduler
+ *   keeps a runnable thread off the CPU for ever.
  *   -DLEAVER: the resizer has run, and the leaver, unless kept (-DKEEP),
  *   is left out of "parked and on the idle list": its thread must have
  *   ended (EXITED), off the idle list, with no claim pending on it
@@ -130,6 +142,9 @@
  *                      queues after W1/F1 (no R1)
  *   -DBROKEN_S_LATE    a worker that found nothing decrements searching
  *                      only after its R1, not before W1 (S- moved)
+ *   -DBROKEN_SNAPSHOT_NO_WAKE  (with -DSNAPSHOT) the snapshot drains the
+ *                      stack into `ready` without waking anyone: a worker
+ *                      whose R1 fell between its two steps sleeps for ever
  *   -DBROKEN_LEAVE_NO_WAKE  (with -DLEAVER) the leaver ends without the
  *                      exit path's fence, work_visible and wake: a wake-up
  *                      it was claimed for ends with it
@@ -182,7 +197,8 @@
 
 bit  mu;                /* p->mu */
 bit  inj_mu;            /* p->inj_mu */
-byte inj_len;           /* p->inj[TP_PRIORITY_NORMAL].len (and its list) */
+byte inj_top;           /* tasks on p->inj[TP_PRIORITY_NORMAL].top's stack */
+byte inj_ready;         /* its ready_len (and its `ready` list) */
 byte dq[NW];            /* tasks in each worker's deque (w->dq) */
 byte sleepers;          /* p->sleepers */
 byte searching;         /* p->searching */
@@ -421,13 +437,11 @@ active proctype submitter()
         :: else
         fi;
 #endif
-        /* lock inj_mu; (inj_closed: no shutdown); inject_locked(): splice
-         * the chain, q->len += n (relaxed store); unlock inj_mu */
+        /* tpi_inject_push(): the compare-and-swap that puts the chain on
+         * the stack (the closed bit: no shutdown here) */
         atomic {
-            LOCK(inj_mu);
-            inj_len = inj_len + PER;
-            pushed = pushed + PER;
-            UNLOCK(inj_mu)
+            inj_top = inj_top + PER;
+            pushed = pushed + PER
         }
 #ifdef BROKEN_R2_EARLY
         if
@@ -441,6 +455,29 @@ active proctype submitter()
     od
 }
 
+#ifdef SNAPSHOT
+/* tp_pool_snapshot_get() (introspect.c), once, at any moment: the
+ * injector's stack drained into `ready` under inj_mu, then, if it moved
+ * tasks, tpi_wake_some(p, 1). */
+active proctype snapshot()
+{
+    byte dr, moved;
+    byte wk = NIL, wake = NIL, nx = NIL, c, mine;
+    atomic { LOCK(inj_mu) }
+    atomic { moved = inj_top; dr = inj_top; inj_top = 0 };  /* fetch-and */
+    atomic { inj_ready = inj_ready + dr; dr = 0 };          /* ready_len */
+    atomic { UNLOCK(inj_mu) }
+#ifdef BROKEN_SNAPSHOT_NO_WAKE
+    moved = 0                           /* BROKEN: no wake for what it moved */
+#else
+    if
+    :: moved > 0 -> wake_some(1)
+    :: else
+    fi
+#endif
+}
+#endif
+
 /* ---- workers (sched.c) ------------------------------------------------------ */
 
 /* tpi_deque_pop(&w->dq), as one step. */
@@ -450,29 +487,57 @@ active proctype submitter()
     :: else \
     fi
 
+/* tpi_inject_drain() under inj_mu, in its two steps: the fetch-and that
+ * takes the whole stack (held by the caller in `dr` meanwhile), then the
+ * store of ready_len.  Only if `ready` is empty (tpi_inject_ready()). */
+inline drain()
+{
+    atomic {
+        if
+        :: inj_ready == 0 -> dr = inj_top; inj_top = 0
+        :: else -> dr = 0
+        fi
+    };
+    atomic { inj_ready = inj_ready + dr; dr = 0 }
+}
+
 /* take_injected(w, TP_PRIORITY_NORMAL), if nothing was found yet.  The
- * lock-free look at q->len first is not modelled: reading 0 there is the
- * same as taking nothing under the lock at that moment. */
+ * lock-free look at the stack and ready_len first is not modelled: reading
+ * 0 there is the same as taking nothing under the lock at that moment.
+ * `k` is the batch taken, `v` (free here) what `ready` held before. */
 inline take_injected()
 {
     atomic {
         if
-        :: got == 0 ->
-            LOCK(inj_mu);
-            k = inj_len / NW + 1;       /* k = len / nthreads + 1 (<= 32) */
+        :: got == 0 && inj_mu == 0 -> inj_mu = 1; tk = 1  /* trylock */
+        :: else                         /* found, or held: look elsewhere */
+        fi
+    }
+    if
+    :: tk ->
+        drain();
+        atomic {
+            v = inj_ready;
+            k = inj_ready / NW + 1;     /* k = len / nthreads + 1 (<= 32) */
             if
-            :: k > inj_len -> k = inj_len
+            :: k > inj_ready -> k = inj_ready
             :: else
             fi;
-            inj_len = inj_len - k;      /* tpi_list_take; q->len = len - k */
+            inj_ready = inj_ready - k;  /* tpi_inject_take */
+            v = v - k;                  /* left in `ready` */
             if
             :: k > 0 -> taken++; got = 1; k--   /* `first` is returned */
             :: else
             fi;
-            UNLOCK(inj_mu)
-        :: else
-        fi
-    }
+            UNLOCK(inj_mu);
+            tk = 0
+        }
+    :: else
+    fi;
+    if
+    :: k == 0 && v > 0 -> v = 0; wake_some(1)  /* only `first`, some left */
+    :: else -> v = 0
+    fi;
     if
     :: k > 0 ->                         /* the rest, on the own deque */
         do
@@ -530,17 +595,24 @@ inline find_work_rest()
     steal_any()
 }
 
-/* work_visible(p): the injector's len, then each deque, a read each (R1).
- * The first read is folded into the caller's step (vis = inj_len > 0). */
+/* work_visible(p): the injector's stack and ready_len, then each deque, a
+ * read each (R1).  The first read is folded into the caller's step (vis =
+ * inj_top > 0). */
 inline work_visible_rest()
 {
+    atomic {
+        if
+        :: vis == 0 -> vis = (inj_ready > 0)
+        :: else
+        fi
+    };
     do
     :: atomic { vis == 0 && j < NW -> vis = (dq[j] > 0); j++ }
     :: atomic { else -> j = 0; break }
     od
 }
 
-#define WV_FIRST vis = (inj_len > 0)    /* work_visible(p): the injector */
+#define WV_FIRST vis = (inj_top > 0)    /* work_visible(p): the injector */
 #define WV_REST  work_visible_rest()    /* ... and the deques */
 #ifdef BROKEN_NO_R1
 #define R1_FIRST vis = 0                /* BROKEN: no look at the queues */
@@ -600,7 +672,8 @@ inline claim_settle()
 proctype worker(byte me)
 {
     bit got, vis;
-    byte k, j, v, s, r;
+    byte k, j, v, s, r, dr;
+    bit tk;
     byte wk = NIL, wake = NIL, nx = NIL, c, mine;
 #ifdef WAITER
     bit pass;
@@ -900,7 +973,7 @@ active proctype quiescent()
     atomic {
         assert(pushed == NT);               /* the submitter is done */
         assert(taken == NTOT);              /* (a) every task was taken */
-        assert(inj_len == 0);
+        assert(inj_top == 0 && inj_ready == 0);
 #ifdef LEAVER
         assert(resized);                    /* the resizer is done */
 #endif

@@ -17,6 +17,7 @@
 #   broken  deliberately broken variants (on top of -DFIXED): spin must
 #           find each one's counterexample, or the model checks nothing
 #
+# LTL runs assume weak fairness (pan -f; wake.pml says why).
 # Each run is an exhaustive search (no bitstate hashing, -DMEMLIM=2048); a
 # run whose search did not complete (depth or memory limit) counts as a
 # failure.  One line per run, then one summary line.  Exit status: 0 when
@@ -78,6 +79,8 @@ configs=(
     "w3-t2            |safety|-DNW=3 -DNT=2 -DROUNDS=1|$big"
     "w2-t3-ltl        |ltl|-DNW=2 -DNT=3 -DLTL|"
     "w2-t2-blocker-ltl|ltl|-DNW=2 -DNT=2 -DBLOCKER -DLTL|"
+    "w2-t2-snapshot   |safety|-DNW=2 -DNT=2 -DSNAPSHOT|"
+    "w2-t3-snapshot-batch|safety|-DNW=2 -DNT=3 -DSNAPSHOT -DBATCH|"
 )
 # A worker asked to leave (threads.c): `code` only.  ROUNDS=1 where the
 # space is large (the model's comment: any ROUNDS >= 1 matches the C code).
@@ -95,6 +98,7 @@ broken=(
     "s-after-r1       |safety|-DFIXED -DBROKEN_S_LATE -DNW=2 -DNT=2|"
     "r2-before-push-w3|safety|-DFIXED -DBROKEN_R2_EARLY -DNW=3 -DNT=2 -DROUNDS=1|$big"
     "leave-no-wake    |safety|-DFIXED -DLEAVER -DBROKEN_LEAVE_NO_WAKE -DNW=2 -DNT=2|"
+    "snapshot-no-wake |safety|-DFIXED -DSNAPSHOT -DBROKEN_SNAPSHOT_NO_WAKE -DNW=2 -DNT=2|"
 )
 
 runs=0 total_states=0 unexpected=0
@@ -116,7 +120,7 @@ run_one() {
         exit 2
     fi
     local safety=-DSAFETY panargs="-m100000 $panopts"
-    if [ "$mode" = ltl ]; then safety=; panargs="-a $panargs"; fi
+    if [ "$mode" = ltl ]; then safety=; panargs="-a -f $panargs"; fi
     # pan.c triggers harmless array-bound warnings in gcc: -w.
     if ! (cd "$dir" && "$cc" -w $safety -DMEMLIM=$memlim $cflags $defs \
             -o pan pan.c >cc.log 2>&1); then

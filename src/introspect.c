@@ -71,10 +71,20 @@ int tp_pool_snapshot_get(tp_pool *p, tp_pool_snapshot *snap,
     /* The live workers (threads.c): 0..size-1. */
     unsigned live = tp_pool_size(p);
     unsigned n = capacity < live ? capacity : live;
-    pthread_mutex_lock(&p->mu);
-    for (int l = 0; l < TPI_LEVELS; l++) /* atomic: no inj_mu needed */
+    /* The injectors' lengths: their stacks drained into the counted part.
+     * Tasks this moves wait for a worker, as if pushed now: wake one
+     * (inject.h). */
+    size_t moved = 0;
+    pthread_mutex_lock(&p->inj_mu);
+    for (int l = 0; l < TPI_LEVELS; l++) {
+        moved += tpi_inject_drain(&p->inj[l]);
         snap->injected[l] =
-            atomic_load_explicit(&p->inj[l].len, memory_order_relaxed);
+            atomic_load_explicit(&p->inj[l].ready_len, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->inj_mu);
+    if (moved > 0)
+        tpi_wake_some(p, 1);
+    pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < n; i++) {
         tpi_worker *w = &p->workers[i];
         tp_worker_info *info = &workers[i];

@@ -191,7 +191,7 @@ static void init_fields(tp_pool *p, const tp_options *opts)
     snprintf(p->name, sizeof p->name, "%s",
              opts->name != NULL ? opts->name : "tpool");
     for (int l = 0; l < TPI_LEVELS; l++)
-        atomic_init(&p->inj[l].len, 0);
+        tpi_inject_init(&p->inj[l]);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->searching, 0);
     atomic_init(&p->state_waiters, 0);
@@ -347,8 +347,8 @@ static void sweep(tp_pool *p, tpi_task **queued, tpi_task **aborted)
     tpi_list all = TPI_LIST_INIT;
     pthread_mutex_lock(&p->inj_mu);
     for (int l = 0; l < TPI_LEVELS; l++) {
-        tpi_list_splice(&all, &p->inj[l].list);
-        atomic_store_explicit(&p->inj[l].len, 0, memory_order_relaxed);
+        tpi_list got = tpi_inject_take_all(&p->inj[l]);
+        tpi_list_splice(&all, &got);
     }
     pthread_mutex_unlock(&p->inj_mu);
     pthread_mutex_lock(&p->mu);
@@ -447,9 +447,8 @@ static void begin_stop(tp_pool *p, int level)
      * before this, hence before `stopping` is set below, so a worker that
      * sees `stopping` (under mu) also sees that task queued and does not
      * exit without it. */
-    pthread_mutex_lock(&p->inj_mu);
-    p->inj_closed = true;
-    pthread_mutex_unlock(&p->inj_mu);
+    for (int l = 0; l < TPI_LEVELS; l++)
+        tpi_inject_close(&p->inj[l]);
 
     tpi_worker *wake = NULL;
     pthread_mutex_lock(&p->mu);

@@ -17,6 +17,8 @@
  *   submit.c     the submit family, batches and capacity (backpressure)
  *   introspect.c stats, the live view, wait-cycle detection
  *   deque.h      a worker's lock-free work-stealing deque (Chase-Lev)
+ *   inject.h     the injector: a lock-free stack for submitters, a FIFO
+ *                for the workers that take from it
  *   fj.c, fj.h   fork-join frames (tp_spawn/tp_sync): a split deque per
  *                worker, stolen from by find_work(), seen by work_visible()
  *   list.h       the intrusive FIFO of tasks used by queues and sweeps
@@ -44,7 +46,8 @@
  * holding one to its left, never the other way round)
  * ---------------------------------------------------------------------
  *   pool mu            -> parker mutex
- *   pool inj_mu: a leaf (the injectors; taken with no other lock held)
+ *   pool inj_mu: a leaf (the injectors' consumer side; taken with no
+ *                         other lock held; submitters never take it)
  *   future-table lock  -> parker mutex   (a settler wakes waiters under it)
  *   waitset mu, loop mu (parallel.c), tp_queue lock: leaves, nothing is
  *                         taken under them
@@ -63,7 +66,9 @@
  * Each worker owns a deque.  A task submitted by a worker of the pool (a
  * task spawning children) is pushed on that worker's deque: no lock, no
  * shared cache line.  A task submitted from any other thread goes to the
- * injector, a FIFO under the lock `inj_mu`.  A worker looks for work in
+ * injector of its level (inject.h), a FIFO that submitters push on with
+ * one compare-and-swap and workers take from under `inj_mu`.  A worker
+ * looks for work in
  * this order: a low task if the low level is due, a high task, its own
  * deque (newest first), the normal injector (taking a batch at once, which
  * it pushes on its own deque, oldest on top, where others can steal it),
@@ -107,8 +112,9 @@
  * takes the lock; as the worker holds it from W1 until it is on the idle
  * list (or has given up sleeping), the submitter finds it there and
  * unparks it; the parker keeps the token even if the worker has not
- * parked yet.  An injector push is the same: the length it stores (under
- * inj_mu) is what R1 reads, and the submitter runs F2 after it.
+ * parked yet.  An injector push is the same: its compare-and-swap on the
+ * stack is what R1 reads, and the submitter runs F2 after it (inject.h
+ * says why a consumer's drain, which R1 may miss, is a push too).
  * The submitter walks its chain of claimed workers (linked by idle_next)
  * after releasing mu; a claimed worker that wakes for another reason first
  * (a settled future, a finished fork-join frame) waits for its claimer's
@@ -126,10 +132,10 @@
  *
  * What `mu` guards: the idle list, the counters of tasks run on
  * submitting threads or settled without running, the shutdown state, the
- * snapshot bookkeeping.  `inj_mu` guards the injectors and whether they
- * are closed; a submit from outside takes only it, never mu (unless it
- * has a sleeper to wake), and workers take it once per batch of up to
- * TPI_INJECT_BATCH tasks.
+ * snapshot bookkeeping.  `inj_mu` guards the consumer side of the
+ * injectors: workers try it once per batch of up to TPI_INJECT_BATCH
+ * tasks.  A submit from outside takes no lock at all (unless it has a
+ * sleeper to wake: then mu).
  *
  * Counting: each worker counts what it submitted, started and finished in
  * its own counters (written only by itself); tasks submitted, run or
@@ -169,6 +175,7 @@
 #include "fj.h"
 #include "fork.h"
 #include "future.h"
+#include "inject.h"
 #include "list.h"
 #include "parker.h"
 #include "pool.h"
@@ -211,14 +218,6 @@ enum { STOP_NONE = 0, STOP_GRACEFUL, STOP_NOW };
 /* ---- structures ----------------------------------------------------------- */
 
 typedef struct tpi_taskmem tpi_taskmem; /* taskmem.c */
-
-/* A FIFO of tasks submitted from outside the pool, or at a priority other
- * than normal.  The list is guarded by the pool's inj_mu; len is also read
- * without it (R1, and as a hint). */
-typedef struct tpi_injector {
-    tpi_list list;
-    _Atomic size_t len;
-} tpi_injector;
 
 /* What a worker is doing, for tp_pool_snapshot_get() and wait-cycle
  * detection: one frame per task on its stack (a waiting task runs others
@@ -296,13 +295,11 @@ struct tp_pool {
     pthread_mutex_t mu;
     pthread_cond_t space_cv;    /* submitters blocked on a full queue */
     pthread_cond_t state_cv;    /* start-up, idle waits, shutdown */
-    /* The injectors, one per priority level, under a lock of their own
-     * so that submitters from outside never contend with workers going
-     * to sleep or waking (mu).  inj_closed: a shutdown has begun; from
-     * then on, no thread but a worker may add to them. */
+    /* The injectors, one per priority level (inject.h): submitters push
+     * without a lock; consumers take from them under inj_mu, which
+     * workers only try (one that fails looks elsewhere). */
     pthread_mutex_t inj_mu;
     tpi_injector inj[TPI_LEVELS];
-    bool inj_closed;            /* (inj_mu) */
     /* Workers on the idle list, and those between W1 and getting on it or
      * giving up (W1, R2). */
     _Atomic unsigned sleepers;

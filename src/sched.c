@@ -254,10 +254,11 @@ static tpi_task *take_injected(tpi_worker *w, int level)
 {
     tp_pool *p = w->pool;
     tpi_injector *q = &p->inj[level];
-    if (atomic_load_explicit(&q->len, memory_order_relaxed) == 0)
+    /* Only tried: a worker that holds it is taking work that it will
+     * share through its deque, so this one may as well look elsewhere. */
+    if (!tpi_inject_nonempty(q) || pthread_mutex_trylock(&p->inj_mu) != 0)
         return NULL;
-    pthread_mutex_lock(&p->inj_mu);
-    size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
+    size_t len = tpi_inject_ready(q);
     size_t k = 1;
     if (level == TP_PRIORITY_NORMAL) {
         k = len / p->nthreads + 1;
@@ -266,12 +267,14 @@ static tpi_task *take_injected(tpi_worker *w, int level)
     }
     if (k > len)
         k = len;
-    tpi_list got = tpi_list_take(&q->list, k);
-    atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
+    tpi_list got = tpi_inject_take(q, k);
     pthread_mutex_unlock(&p->inj_mu);
     tpi_task *first = tpi_list_pop(&got);
-    if (first == NULL || tpi_list_empty(&got))
+    if (first == NULL || tpi_list_empty(&got)) {
+        if (len > k)
+            wake_one(p); /* tasks it drained are left for others */
         return first;
+    }
     tpi_task *rest = got.head;
     /* The owner pops its deque newest first: push the rest last to first,
      * so that it runs them in submission order (thieves, taking the oldest
@@ -364,7 +367,7 @@ static tpi_task *find_work(tpi_worker *w, bool elsewhere)
 static bool work_visible(tp_pool *p)
 {
     for (int l = 0; l < TPI_LEVELS; l++)
-        if (atomic_load_explicit(&p->inj[l].len, memory_order_relaxed) > 0)
+        if (tpi_inject_nonempty(&p->inj[l]))
             return true;
     for (unsigned i = 0; i < p->nthreads; i++)
         if (tpi_deque_nonempty(&p->workers[i].dq) ||

@@ -6,7 +6,7 @@
  *
  * Where a task goes: from a worker of the pool at normal priority, on the
  * worker's own deque (no lock); from anywhere else, or at another level, on
- * the injector of its level under `inj_mu`.  Whether a task is the library's
+ * the injector of its level (inject.h: no lock either).  Whether a task is the library's
  * own (`internal`, never handed to a user's drop function) is a parameter
  * of the submit that creates it, and a property of that task only.
  */
@@ -56,16 +56,12 @@ void tpi_batch_unref(tpi_batch *b)
 
 /* ---- submit -------------------------------------------------------------------- */
 
-/* Appends the chain (n tasks) to the injector of a level.  inj_mu held.
- * The caller wakes sleepers after releasing it (tpi_wake_some(): the
- * length stored here is what R1 of a worker about to sleep reads). */
-static void inject_locked(tp_pool *p, int level, tpi_list *chain, size_t n)
+/* A worker's push on the injector of a level, which is never closed to
+ * it.  The caller wakes sleepers (tpi_wake_some(): the push is what R1 of
+ * a worker about to sleep reads). */
+static void inject_from_worker(tp_pool *p, int level, tpi_list *chain)
 {
-    tpi_injector *q = &p->inj[level];
-    tpi_list_splice(&q->list, chain);
-    atomic_store_explicit(
-        &q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
-        memory_order_relaxed);
+    (void)tpi_inject_push(&p->inj[level], chain, false);
 }
 
 /* Runs f on the calling thread (a full queue's caller-runs), counted as
@@ -152,50 +148,49 @@ static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
 }
 
 /* Queues the chain of n tasks: on the worker's own deque if the caller
- * is a worker of p (`self`, else NULL), else in the injector.  Wakes sleepers.  `counted`: how
- * many tasks they stand for (n, or a batch's job count).  Returns 0 (the
- * chain is then empty), or TP_ESHUTDOWN (nothing queued) when an outside
- * thread lost the race with a shutdown. */
+ * is a worker of p (`self`, else NULL), else in the injector.  Wakes
+ * sleepers.  `counted`: how many tasks they stand for (n, or a batch's
+ * job count).  Returns 0 (the chain is then empty), or TP_ESHUTDOWN
+ * (nothing queued, the chain as it was) when an outside thread lost the
+ * race with a shutdown. */
 static int enqueue(tp_pool *p, tpi_worker *self, tpi_list *chain, size_t n,
                    size_t counted, int level)
 {
     if (self != NULL && level == TP_PRIORITY_NORMAL) {
         tpi_bump(&self->count.submitted, counted);
         tpi_list overflow = TPI_LIST_INIT;
-        size_t spilled = 0;
         tpi_task *t;
-        while ((t = tpi_list_pop(chain)) != NULL) {
-            if (!tpi_deque_push(&self->dq, t)) {
+        while ((t = tpi_list_pop(chain)) != NULL)
+            if (!tpi_deque_push(&self->dq, t))
                 tpi_list_push(&overflow, t);
-                spilled++;
-            }
-        }
-        if (spilled > 0) {
-            pthread_mutex_lock(&p->inj_mu);
-            inject_locked(p, TP_PRIORITY_NORMAL, &overflow, spilled);
-            pthread_mutex_unlock(&p->inj_mu);
-        }
+        if (!tpi_list_empty(&overflow))
+            inject_from_worker(p, TP_PRIORITY_NORMAL, &overflow);
         /* A batch from a task (a parallel loop's helpers) wakes as many
          * sleepers as it has tasks, not one that wakes the next. */
         tpi_wake_some(p, n);
         return 0;
     }
     /* From outside, or at another level: the injector of the level. */
-    pthread_mutex_lock(&p->inj_mu);
-    if (self == NULL && p->inj_closed) {
+    if (self != NULL) {
+        tpi_bump(&self->count.submitted, counted);
+        inject_from_worker(p, level, chain);
+        tpi_wake_some(p, n);
+        return 0;
+    }
+    /* Counted before the task can be seen (a reader who sees it finished
+     * sees it submitted: tpi_pool_idle()). */
+    atomic_fetch_add_explicit(&p->ext_submitted, counted,
+                              memory_order_release);
+    if (!tpi_inject_push(&p->inj[level], chain, true)) {
         /* The lock-free check in reserve_room() passed, but a shutdown has
-         * begun since: it may already have swept the queues for the last
-         * time, so the task must not go in. */
-        pthread_mutex_unlock(&p->inj_mu);
+         * closed the injector since: it may already have swept the queues
+         * for the last time, so the task must not go in.  Uncounted, the
+         * pool may be idle now. */
+        atomic_fetch_sub_explicit(&p->ext_submitted, counted,
+                                  memory_order_release);
+        tpi_notify_if_idle(p);
         return TP_ESHUTDOWN;
     }
-    if (self != NULL)
-        tpi_bump(&self->count.submitted, counted);
-    else
-        atomic_fetch_add_explicit(&p->ext_submitted, counted,
-                                  memory_order_release);
-    inject_locked(p, level, chain, n);
-    pthread_mutex_unlock(&p->inj_mu);
     tpi_wake_some(p, n);
     return 0;
 }
@@ -351,10 +346,8 @@ int tpi_submit_runner(tp_pool *p, tp_task_fn fn, void *arg, bool to_back)
     if (to_back && self != NULL) {
         /* Behind everything queued, not on top of the worker's own deque
          * (which it would pop next, ahead of the injector). */
-        pthread_mutex_lock(&p->inj_mu);
         tpi_bump(&self->count.submitted, 1);
-        inject_locked(p, TP_PRIORITY_NORMAL, &one, 1);
-        pthread_mutex_unlock(&p->inj_mu);
+        inject_from_worker(p, TP_PRIORITY_NORMAL, &one);
         tpi_wake_some(p, 1);
         return 0;
     }

@@ -1,7 +1,8 @@
 /*
  * test_contracts.c - documented promises of the pool that a user relies on
  * without thinking about them: nothing accepted is lost at shutdown, a
- * cancelled task gives back its place at once, thread names and stack sizes are what the
+ * cancelled task gives back its place at once, outside submitters racing
+ * with a shutdown lose nothing, thread names and stack sizes are what the
  * options asked for, and an empty pool survives a tight life cycle.
  */
 #include <pthread.h>
@@ -380,6 +381,130 @@ TEST(stack_size_option)
     CHECK_OK(tp_pool_destroy(p));
 }
 
+/* ---- submitters from outside racing with a shutdown ---------------------- */
+
+/* Outside threads push on the injectors without a lock while a shutdown
+ * closes them: every task a submit accepted must run (a graceful
+ * shutdown) or reach the drop function (an immediate one), exactly once,
+ * whichever level and form it was submitted in; a snapshot draining the
+ * injectors meanwhile must lose nothing either. */
+
+enum { RACE_SUBMITTERS = 3 };
+
+typedef struct race {
+    tp_pool *pool;
+    atomic_ulong accepted, ran, dropped;
+    atomic_int submitting; /* submitter threads still going */
+    event warmed;          /* each submitter had some tasks accepted */
+} race;
+
+static race *race_now; /* for race_task, which gets a job argument */
+
+static void *race_task(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&race_now->ran, 1);
+    return NULL;
+}
+
+static void race_drop(const tp_job *job, void *ctx)
+{
+    race *r = ctx;
+    CHECK(job->fn == race_task);
+    atomic_fetch_add(&r->dropped, 1);
+}
+
+/* Submits in every outside form until the pool refuses. */
+static void *race_submitter(void *arg)
+{
+    race *r = arg;
+    tp_job jobs[16];
+    for (size_t j = 0; j < 16; j++)
+        jobs[j] = (tp_job){race_task, NULL, 0};
+    unsigned long mine = 0;
+    bool warmed = false;
+    for (unsigned i = 0;; i++) {
+        int rc;
+        size_t n = 1;
+        switch (i % 4) {
+        case 0:
+            rc = tp_submit(r->pool, race_task, NULL);
+            break;
+        case 1: {
+            tp_task_opts o;
+            tp_task_opts_init(&o);
+            o.priority = (i / 4) % 2 ? TP_PRIORITY_HIGH : TP_PRIORITY_LOW;
+            rc = tp_submit_ex(r->pool, race_task, NULL, &o, NULL);
+            break;
+        }
+        default: /* a small batch (tasks) and a large one (jobs) */
+            rc = tp_submit_batch(r->pool, jobs, i % 4 == 2 ? 4 : 16, NULL,
+                                 &n);
+            break;
+        }
+        if (rc == TP_ESHUTDOWN)
+            break;
+        CHECK_OK(rc);
+        atomic_fetch_add(&r->accepted, n);
+        mine += n;
+        if (!warmed && mine >= 64) {
+            warmed = true;
+            event_signal(&r->warmed);
+        }
+    }
+    if (!warmed)
+        event_signal(&r->warmed);
+    atomic_fetch_sub(&r->submitting, 1);
+    return NULL;
+}
+
+static void *race_snapshots(void *arg)
+{
+    race *r = arg;
+    tp_pool_snapshot snap;
+    while (atomic_load(&r->submitting) > 0)
+        CHECK_OK(tp_pool_snapshot_get(r->pool, &snap, NULL, 0));
+    return NULL;
+}
+
+TEST(outside_submitters_race_shutdown)
+{
+    int rounds = SCALE(200);
+    for (int round = 0; round < rounds; round++) {
+        race r = {.pool = make_pool(1 + (unsigned)(round % 3))};
+        atomic_init(&r.accepted, 0);
+        atomic_init(&r.ran, 0);
+        atomic_init(&r.dropped, 0);
+        atomic_init(&r.submitting, RACE_SUBMITTERS);
+        event_init(&r.warmed);
+        race_now = &r;
+        pthread_t sub[RACE_SUBMITTERS], snapper;
+        for (int i = 0; i < RACE_SUBMITTERS; i++)
+            CHECK(pthread_create(&sub[i], NULL, race_submitter, &r) == 0);
+        CHECK(pthread_create(&snapper, NULL, race_snapshots, &r) == 0);
+        event_wait(&r.warmed, RACE_SUBMITTERS);
+        bool now = round % 2 == 1;
+        if (now)
+            CHECK_OK(tp_pool_shutdown_now(r.pool, race_drop, &r));
+        else
+            CHECK_OK(tp_pool_shutdown(r.pool));
+        for (int i = 0; i < RACE_SUBMITTERS; i++)
+            pthread_join(sub[i], NULL);
+        pthread_join(snapper, NULL);
+        tp_pool_stats s;
+        CHECK_OK(tp_pool_stats_get(r.pool, &s));
+        CHECK_OK(tp_pool_destroy(r.pool));
+        unsigned long accepted = atomic_load(&r.accepted);
+        CHECK_EQ(s.submitted, accepted);
+        if (now)
+            CHECK_EQ(atomic_load(&r.ran) + atomic_load(&r.dropped), accepted);
+        else
+            CHECK_EQ(atomic_load(&r.ran), accepted);
+        CHECK_EQ(atomic_load(&r.dropped) == 0, !now || s.cancelled == 0);
+        event_destroy(&r.warmed);
+    }
+}
+
 /* ---- life cycle ----------------------------------------------------------- */
 
 /* An empty pool: create, wait_idle, destroy, many times over. */
@@ -403,4 +528,5 @@ TEST_MAIN(TEST_ENTRY(inline_carrier_does_not_hide_user_tasks)
           TEST_ENTRY(shutdown_now_tells_started_from_dropped)
           TEST_ENTRY(thread_names_keep_the_prefix)
           TEST_ENTRY(stack_size_option)
+          TEST_ENTRY(outside_submitters_race_shutdown)
           TEST_ENTRY(empty_pool_tight_life_cycle))
