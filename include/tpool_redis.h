@@ -16,7 +16,13 @@
  * Keys (NS is the namespace, tp_redis_conn_opts.ns, default "tp")
  * ----------------------------------------------------------------
  *   NS:q:STREAM     a task stream (STREAM "default" unless a submit names
- *                   another); consumer group "NS" reads it
+ *                   another); consumer group "NS" reads it.  It holds the
+ *                   tasks not read yet, those held by workers, and done
+ *                   ones until the next trim (at most 256
+ *                   acknowledgements or a heartbeat later; a task held
+ *                   long keeps the done ones after it until it is done,
+ *                   and past 10,000 of those each is deleted as it is
+ *                   acknowledged)
  *   NS:r:CLIENT     the reply stream of one client (expires when unused)
  *   NS:dead         the dead-letter stream: tasks that will not run, with
  *                   the reason ("why"), the number of deliveries, the
@@ -45,7 +51,10 @@
  * - *Acknowledge and reply together.*  A worker acknowledges a task and
  *   appends its reply in one MULTI/EXEC transaction (shared by every task
  *   that finished since its last write): a task is never acknowledged
- *   without its reply, nor replied to and left pending.
+ *   without its reply, nor replied to and left pending.  Workers trim
+ *   from each task stream the entries every worker is done with (those
+ *   before the group's oldest pending one), never one that is unread or
+ *   held.
  * - *Redis down.*  Every connection reconnects by itself, with exponential
  *   backoff (100 ms doubling to 5 s).  A client keeps every accepted submit
  *   in memory until Redis has confirmed writing it, and sends it again after
@@ -373,8 +382,9 @@ typedef struct tp_redis_worker_opts {
     /** A task held this long by a consumer that does not heartbeat it is
      * taken over by another worker.  Default 30000 (at least 50). */
     int64_t reclaim_idle_ms;
-    /** How often held tasks are heartbeated and cancel markers looked up;
-     * 0 (default): reclaim_idle_ms / 3.  Must be below reclaim_idle_ms. */
+    /** How often held tasks are heartbeated, cancel markers looked up and
+     * (after acknowledgements) the task streams trimmed; 0 (default):
+     * reclaim_idle_ms / 3.  Must be below reclaim_idle_ms. */
     int64_t heartbeat_ms;
     size_t max_payload;  /**< larger tasks are dead-lettered; 1 MiB     */
     size_t max_reply;    /**< tp_redis_call_reply() limit; 1 MiB        */

@@ -6,10 +6,12 @@
  *
  * Starts a private redis-server (unix socket, no persistence), WORKERS
  * worker processes (tpool-redis-worker, TPR_BENCH_THREADS threads each,
- * default 2, the test tasks library), then: throughput: TASKS no-op tasks submitted at once, timed
- * from the first submit until every future has settled; latency:
- * ROUNDTRIPS one-at-a-time submit-and-get round trips, p50 and p99.
- * Prints one line: workers, tasks/s, p50 us, p99 us.
+ * default 2, the test tasks library), then: throughput: TASKS no-op tasks
+ * submitted at once, timed from the first submit until every future has
+ * settled; latency: ROUNDTRIPS one-at-a-time submit-and-get round trips,
+ * p50 and p99.  Prints one line: workers, tasks/s, p50 us, p99 us.
+ * TPR_BENCH_STATS: Redis's INFO commandstats on stderr; TPR_BENCH_XADD:
+ * then redis-benchmark's XADD rate on the same server.
  */
 #include <stdlib.h>
 
@@ -96,8 +98,9 @@ int main(int argc, char **argv)
     tp_redis_client_destroy(c);
     for (int i = 0; i < workers && i < 16; i++)
         rh_worker_end(pids[i], SIGTERM);
-    /* The engine's ceiling: XADD of the same (empty) payload, one client,
-     * unpipelined and pipelined by 64. */
+    /* The engine's ceiling: XADD of the same (empty) payload, on the same
+     * server, redis-benchmark's 50 connections, unpipelined and pipelined
+     * by 64. */
     fflush(stdout);
     if (getenv("TPR_BENCH_XADD")) {
         char cmd[1024];

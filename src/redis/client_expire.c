@@ -38,15 +38,36 @@
 /* KEYS[1] the task stream, KEYS[2] the task's cancel marker; ARGV[1] the
  * group, ARGV[2] the entry id ("" when not known), ARGV[3] "c" (cancel) or
  * "e" (expiry), ARGV[4] the marker's time to live.  Deletes the entry if
- * no worker has read it; a cancel always sets the marker, an expiry only
- * with the entry deleted (against a copy written twice).  Returns 1 when
- * the entry was deleted unread, else 0. */
-static const char retract_lua[] =
+ * no worker has read it: if it comes after the group's last delivered
+ * entry (an entry a worker is done with may still be in the stream until
+ * its trim, so not being pending does not say unread).  A cancel always
+ * sets the marker, an expiry only with the entry deleted (against a copy
+ * written twice).  Returns 1 when the entry was deleted unread, else 0. */
+const char tpr_retract_lua[] =
+    "local function older(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+    "  if not am or not bm then return false end\n"
+    "  if #am ~= #bm then return #am < #bm end\n"
+    "  if am ~= bm then return am < bm end\n"
+    "  if #as ~= #bs then return #as < #bs end\n"
+    "  return as < bs\n"
+    "end\n"
     "local unread = 0\n"
     "if ARGV[2] ~= '' then\n"
-    "  local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[2], "
-    "ARGV[2], 1)\n"
-    "  if type(p) == 'table' and p.err == nil and p[1] == nil then\n"
+    "  local gs = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"
+    "  local last\n"
+    "  if type(gs) == 'table' and gs.err == nil then\n"
+    "    for _, g in ipairs(gs) do\n"
+    "      local name, l\n"
+    "      for i = 1, #g - 1, 2 do\n"
+    "        if g[i] == 'name' then name = g[i + 1]\n"
+    "        elseif g[i] == 'last-delivered-id' then l = g[i + 1] end\n"
+    "      end\n"
+    "      if name == ARGV[1] then last = l end\n"
+    "    end\n"
+    "  end\n"
+    "  if type(last) == 'string' and older(last, ARGV[2]) then\n"
     "    unread = redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "  end\n"
     "end\n"
@@ -190,7 +211,7 @@ int tpr_retract_append(tp_redis_client *c, tpr_conn *conn,
     pthread_mutex_lock(&c->mu);
     const char *key = c->streams[op->stream]; /* the string never moves */
     pthread_mutex_unlock(&c->mu);
-    const char *argv[9] = {"EVAL",  retract_lua, "2",
+    const char *argv[9] = {"EVAL",  tpr_retract_lua, "2",
                            key,     marker,      c->ep.ns,
                            op->eid, op->expire ? "e" : "c", CANCEL_TTL_MS};
     size_t lens[9];

@@ -152,6 +152,10 @@ char *tpr_strdup(const char *s);
 /* Allocated "a" "b" "c" (any may be ""), or NULL. */
 char *tpr_concat3(const char *a, const char *b, const char *c);
 
+/* The client's script that takes a written task back (client_expire.c
+ * says what it does; the tests run it directly). */
+extern const char tpr_retract_lua[];
+
 /* ---- the wire format (codec.c) ----------------------------------------- */
 
 /* A byte string inside a redisReply (not NUL-terminated in general). */

@@ -5,7 +5,8 @@
  *   tpool-redis-status [--url URL] [--ns NS] [--dead N]
  *
  * For each task stream NS:q:* (found with SCAN): its length, the consumer
- * group's pending count, and each consumer with its pending tasks and idle
+ * group's pending count and (Redis 7) how many entries it has not read
+ * yet, and each consumer with its pending tasks and idle
  * time (XINFO GROUPS, XINFO CONSUMERS); then the dead-letter stream's
  * length and its N latest entries (default 10) with their reasons.  The
  * password may come from TPOOL_REDIS_PASSWORD.  Exit status 0, or 1 when
@@ -67,9 +68,16 @@ static void show_stream(tpr_conn *c, const char *key)
         const redisReply *name = field(groups->element[g], "name");
         if (!name || name->type != REDIS_REPLY_STRING)
             continue;
-        printf("  group %s: %lld pending, %lld consumers\n", name->str,
+        printf("  group %s: %lld pending, %lld consumers", name->str,
                int_of(field(groups->element[g], "pending")),
                int_of(field(groups->element[g], "consumers")));
+        /* Not read yet (Redis 7's lag; unknown after unread entries were
+         * deleted).  The stream's length also counts entries done but not
+         * yet trimmed. */
+        long long lag = int_of(field(groups->element[g], "lag"));
+        if (lag >= 0)
+            printf(", %lld unread", lag);
+        printf("\n");
         const char *a3[4] = {"XINFO", "CONSUMERS", key, name->str};
         redisReply *cons = cmd(c, 4, a3);
         for (size_t k = 0; cons && cons->type == REDIS_REPLY_ARRAY &&

@@ -115,6 +115,9 @@ int tp_redis_worker_create(tp_redis_worker **out,
     w->drain_ms = opts->drain_ms;
     w->max_payload = opts->max_payload;
     w->max_reply = opts->max_reply;
+    w->trim_keep_max = TRIM_KEEP_MAX;
+    for (size_t i = 0; i < TPR_MAX_STREAMS; i++)
+        atomic_init(&w->del_each[i], false);
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
         worker_free(w);
         return TP_ENOMEM;

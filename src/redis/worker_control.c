@@ -3,8 +3,10 @@
  *
  * It sleeps until there are done jobs the reader will not write (it is
  * blocked in a read, or busy) or a heartbeat is due.  Done jobs go to the
- * writer (worker_write.c).  Every heartbeat_ms it refreshes the
- * idle time of every held entry this consumer still owns (a Lua script:
+ * writer (worker_write.c), and so does the trim of what was acknowledged
+ * since the last one, at each heartbeat and at the end.  Every
+ * heartbeat_ms it refreshes the idle time of every held entry this
+ * consumer still owns (a Lua script:
  * XPENDING to check the owner, then XCLAIM JUSTID; an entry another worker
  * has taken over is not taken back, and the job is marked lost) and looks
  * up the cancel markers of held tasks: a task not yet started will not
@@ -180,8 +182,14 @@ void *tpr_control_main(void *arg)
         bool quit = w->ctl_stop && !list &&
                     (!w->held || tpr_mono_ms() >= w->ctl_deadline);
         pthread_mutex_unlock(&w->mu);
-        if (quit)
+        if (quit) {
+            /* What was acknowledged since the last trim, on a connection
+             * this thread may not have needed so far (one attempt). */
+            if (w->ctl_conn.ctx ||
+                tpr_conn_ensure(&w->ctl_conn, &w->ep, CMD_TIMEOUT_MS) == 0)
+                (void)tpr_trim_now(w, &w->ctl_conn);
             break;
+        }
         if (!w->ctl_conn.ctx) {
             int rc = tpr_conn_ensure(&w->ctl_conn, &w->ep, CMD_TIMEOUT_MS);
             if (rc != 0) {
@@ -214,7 +222,8 @@ void *tpr_control_main(void *arg)
             continue;
         if (tpr_mono_ms() >= next_hb) {
             next_hb = tpr_mono_ms() + w->heartbeat_ms;
-            (void)heartbeat(w);
+            if (heartbeat(w) && w->ctl_conn.ctx)
+                (void)tpr_trim_now(w, &w->ctl_conn);
         }
     }
     tpr_conn_close(&w->ctl_conn);

@@ -43,6 +43,13 @@
 #define CMD_TIMEOUT_MS 10000
 #define DEAD_MAXLEN "10000"
 #define REPLY_MAXLEN "100000"
+/* Acknowledged entries are trimmed from the head of their stream, once per
+ * TRIM_EVERY acknowledgements and at each heartbeat (worker_write.c); a
+ * stream whose head is held by a task still running, with more than
+ * TRIM_KEEP_MAX done entries kept behind it, has each entry deleted as it
+ * is acknowledged instead, until trimming catches up. */
+#define TRIM_EVERY 256
+#define TRIM_KEEP_MAX 10000
 
 typedef struct reg {
     char *name;
@@ -115,6 +122,11 @@ struct tp_redis_worker {
     job *graveyard; /* written while hb_busy; the control thread frees */
     tp_redis_worker_stats stats;
     int64_t ctl_deadline; /* monotonic ms; after ctl_stop */
+    size_t untrimmed;     /* entries acknowledged since the last trim */
+    size_t trim_keep_max; /* TRIM_KEEP_MAX (tests lower it) */
+    /* Per stream: delete each entry as it is acknowledged (trimming is
+     * held back by a long task); set by the trims' answers. */
+    atomic_bool del_each[TPR_MAX_STREAMS];
 
     tpr_conn read_conn, ctl_conn;
     tp_pool *pool;
@@ -159,7 +171,7 @@ int tpr_reader_loop(tp_redis_worker *w);
 typedef struct tpr_wbatch {
     job *list;
     job **all;
-    size_t n, nw, ntx;
+    size_t n, nw, ntx, ntrim;
     size_t *expect, *ends;
     int rc;
 } tpr_wbatch;
@@ -171,6 +183,9 @@ bool tpr_write_done(tp_redis_worker *w, tpr_conn *conn, job *list);
 /* Puts `list` (linked by dnext) back at the front of the done list, in
  * order.  Takes mu. */
 void tpr_requeue_done(tp_redis_worker *w, job *list);
+/* Trims every stream now if anything was acknowledged since the last trim
+ * (heartbeats, the end of serve); false after an I/O error. */
+bool tpr_trim_now(tp_redis_worker *w, tpr_conn *conn);
 
 /* ---- worker_control.c --------------------------------------------------- */
 

@@ -33,6 +33,7 @@
 #include "worker_internal.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,15 @@ static bool wait_turn(tp_redis_worker *w, size_t *room, job **list)
     w->reader_waiting = true;
     while (!w->stop && w->running >= w->threads && !w->done_head)
         pthread_cond_wait(&w->free_cv, &w->mu);
+    /* Jobs still running may be about to finish (short tasks, or cores
+     * all busy): one yield lets their threads return first, so that this
+     * read asks for those threads too and writes their jobs in front of
+     * it.  Nothing is read for a thread still busy afterwards. */
+    if (!w->stop && w->running > 0) {
+        pthread_mutex_unlock(&w->mu);
+        sched_yield();
+        pthread_mutex_lock(&w->mu);
+    }
     w->reader_waiting = false;
     bool stop = w->stop;
     *room = w->threads - w->running;

@@ -1,16 +1,28 @@
 /*
  * worker_write.c - the writer: acknowledgements, replies and dead letters
  * of every job done since the last write, in one MULTI/EXEC transaction,
- * on the control connection.
+ * and the trimming of what every worker is done with.
  *
- * One transaction covers up to TX_JOBS done jobs: per stream one XACK and
- * one XDEL of all their entries, each dead letter, each reply (XADD to the
- * client's reply stream), one PEXPIRE per reply stream.  A task is so never
+ * One transaction covers up to TX_JOBS done jobs: per stream one XACK of
+ * all their entries, each dead letter, each reply (XADD to the client's
+ * reply stream), one PEXPIRE per reply stream.  A task is so never
  * acknowledged without its reply, nor replied to and left pending, and a
  * busy worker spends one round trip on as many jobs as finished meanwhile
  * rather than one per job.  Nothing waits to fill a transaction: the
  * control thread writes as soon as a job is done and the previous write
  * has been answered (worker_control.c).
+ *
+ * Trimming: an acknowledged entry is not deleted one by one (Redis walks
+ * the stream's head node for each XDEL, which cost more than all the rest
+ * of a task's commands); once per TRIM_EVERY acknowledgements, in the same
+ * pipeline, and at each heartbeat, a script trims each stream up to the
+ * group's oldest pending entry (every worker is done with what precedes
+ * it), or, with nothing pending, up to and including the last entry
+ * delivered.  What no worker has read and what a worker holds are never
+ * touched.  A task that runs long holds the head back; the script says
+ * how many done entries it kept, and past trim_keep_max the stream's
+ * entries are deleted each with its XACK (XDEL, in the same transaction)
+ * until a trim finds few kept again.
  *
  * Two threads write: the reader, which puts the jobs done since its last
  * read in front of its next XREADGROUP (one round trip for both, and no
@@ -21,15 +33,16 @@
  * lost connection delays replies but never loses one: what was not
  * confirmed goes back to the front of the done list, in order, and is
  * written again after the reconnect (an acknowledgement or a reply written
- * twice is harmless: XACK and XDEL of a gone entry do nothing, and the
- * client drops a second reply).  A job the pool refused (no_reply) is not
- * written at all: its entry stays pending, for another delivery.
+ * twice is harmless: XACK of an entry no longer pending does nothing, and
+ * the client drops a second reply).  A job the pool refused (no_reply) is
+ * not written at all: its entry stays pending, for another delivery.
  *
  * Ownership: each writer on its own connection, with the jobs it took off
  * the done list.  A confirmed job is freed by its writer, except that the
  * reader's go to the graveyard while the control thread's heartbeat holds
  * a snapshot of held jobs (the control thread frees them afterwards).
- * Locks: w->mu to unlink confirmed jobs and to requeue, never during I/O.
+ * Locks: w->mu to unlink confirmed jobs, to requeue and to count what is
+ * untrimmed, never during I/O; del_each is atomic.
  */
 #include "worker_internal.h"
 
@@ -139,7 +152,9 @@ static size_t append_tx(tp_redis_worker *w, tpr_conn *c, job **jobs,
     append_cmd(c, rc, 1, multi, lmulti);
     for (size_t s = 0; s < w->nstreams; s++) {
         replies += append_entries(w, c, jobs, n, s, true, argv, lens, rc);
-        replies += append_entries(w, c, jobs, n, s, false, argv, lens, rc);
+        if (atomic_load(&w->del_each[s]))
+            replies += append_entries(w, c, jobs, n, s, false, argv, lens,
+                                      rc);
     }
     for (size_t i = 0; i < n; i++) {
         char st[16];
@@ -173,6 +188,116 @@ static size_t append_tx(tp_redis_worker *w, tpr_conn *c, job **jobs,
     return *rc == 0 ? replies : 0;
 }
 
+/* ---- trimming ------------------------------------------------------------ */
+
+/* KEYS[1] a task stream, ARGV[1] the group.  Trims the entries that every
+ * worker is done with: those before the group's oldest pending entry, or,
+ * with none pending, up to and including the last entry delivered (what
+ * follows it nobody has read).  Returns the number of done entries kept
+ * behind pending ones (0 with none pending), or -1 when that is not known
+ * (the group's lag is unknown: Redis before 7.0, or entries deleted
+ * unread). */
+static const char trim_lua[] =
+    "local function older(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+    "  if not am or not bm then return false end\n"
+    "  if #am ~= #bm then return #am < #bm end\n"
+    "  if am ~= bm then return am < bm end\n"
+    "  if #as ~= #bs then return #as < #bs end\n"
+    "  return as < bs\n"
+    "end\n"
+    "local gs = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"
+    "if type(gs) ~= 'table' or gs.err then return -1 end\n"
+    "local last, lag\n"
+    "for _, g in ipairs(gs) do\n"
+    "  local name, l, n\n"
+    "  for i = 1, #g - 1, 2 do\n"
+    "    if g[i] == 'name' then name = g[i + 1]\n"
+    "    elseif g[i] == 'last-delivered-id' then l = g[i + 1]\n"
+    "    elseif g[i] == 'lag' then n = g[i + 1] end\n"
+    "  end\n"
+    "  if name == ARGV[1] then last, lag = l, n end\n"
+    "end\n"
+    "if type(last) ~= 'string' then return -1 end\n"
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1])\n"
+    "if p[1] == 0 then\n"
+    "  redis.call('XTRIM', KEYS[1], 'MINID', last)\n"
+    "  redis.call('XDEL', KEYS[1], last)\n"
+    "  return 0\n"
+    "end\n"
+    "if older(p[2], last) then\n"
+    "  redis.call('XTRIM', KEYS[1], 'MINID', p[2])\n"
+    "end\n"
+    "if type(lag) ~= 'number' then return -1 end\n"
+    "return redis.call('XLEN', KEYS[1]) - p[1] - lag\n";
+
+/* Appends one trim per stream; returns how many, or 0 after an error
+ * (*rc). */
+static size_t trim_append(tp_redis_worker *w, tpr_conn *c, int *rc)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < w->nstreams && *rc == 0; s++) {
+        const char *argv[5] = {"EVAL", trim_lua, "1", w->stream_keys[s],
+                               w->ep.ns};
+        size_t lens[5];
+        for (int k = 0; k < 5; k++)
+            lens[k] = strlen(argv[k]);
+        append_cmd(c, rc, 5, argv, lens);
+        n++;
+    }
+    return *rc == 0 ? n : 0;
+}
+
+/* Reads the answers of trim_append(): 0 or TP_REDIS_EDOWN. */
+static int trim_finish(tp_redis_worker *w, tpr_conn *c, size_t n)
+{
+    for (size_t s = 0; s < n; s++) {
+        redisReply *r;
+        if (tpr_get_reply(c, &r) != 0)
+            return TP_REDIS_EDOWN;
+        /* Unknown (or an error): delete each, as is always safe. */
+        long long kept = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        atomic_store(&w->del_each[s],
+                     kept < 0 || (unsigned long long)kept > w->trim_keep_max);
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* Takes the trim due, if any: true when TRIM_EVERY acknowledgements (or,
+ * with `any`, at least one) were made since the last. */
+static bool trim_due(tp_redis_worker *w, bool any)
+{
+    pthread_mutex_lock(&w->mu);
+    bool due = w->untrimmed >= (any ? 1 : TRIM_EVERY);
+    if (due)
+        w->untrimmed = 0;
+    pthread_mutex_unlock(&w->mu);
+    return due;
+}
+
+bool tpr_trim_now(tp_redis_worker *w, tpr_conn *conn)
+{
+    if (!trim_due(w, true))
+        return true;
+    int rc = 0;
+    size_t n = trim_append(w, conn, &rc);
+    if (rc == 0)
+        rc = trim_finish(w, conn, n);
+    if (rc != 0) {
+        /* Tried again next time. */
+        pthread_mutex_lock(&w->mu);
+        w->untrimmed++;
+        pthread_mutex_unlock(&w->mu);
+        if (rc == TP_ENOMEM)
+            tpr_conn_close(conn);
+    }
+    return rc == 0;
+}
+
+/* ---- confirmed jobs ------------------------------------------------------ */
+
 /* Under mu: takes a written job off the held list. */
 static void unhold(tp_redis_worker *w, job *j)
 {
@@ -183,8 +308,10 @@ static void unhold(tp_redis_worker *w, job *j)
     if (j->hnext)
         j->hnext->hprev = j->hprev;
     w->stats.held--;
-    if (!j->no_reply)
+    if (!j->no_reply) {
         w->stats.replied++;
+        w->untrimmed++;
+    }
 }
 
 /* Unholds and frees jobs[from, to).  While the control thread's heartbeat
@@ -240,6 +367,9 @@ int tpr_write_append(tp_redis_worker *w, tpr_conn *conn, job *list,
         b->expect[b->ntx] = append_tx(w, conn, b->all + i, m, &b->rc);
         b->ends[b->ntx] = i + m;
     }
+    /* A trim, when due, behind them. */
+    if (b->rc == 0 && trim_due(w, false))
+        b->ntrim = trim_append(w, conn, &b->rc);
     return b->rc;
 }
 
@@ -263,7 +393,17 @@ bool tpr_write_finish(tp_redis_worker *w, tpr_conn *conn, tpr_wbatch *b)
         release(w, b->all, b->nw, b->n);
         done = b->n;
     }
-    bool ok = true;
+    if (b->rc == 0 && b->ntrim > 0)
+        b->rc = trim_finish(w, conn, b->ntrim);
+    if (b->rc != 0 && b->ntrim > 0) {
+        /* Tried again next time. */
+        pthread_mutex_lock(&w->mu);
+        w->untrimmed += TRIM_EVERY;
+        pthread_mutex_unlock(&w->mu);
+    }
+    bool ok = b->rc == 0;
+    if (b->rc == TP_ENOMEM)
+        tpr_conn_close(conn);
     if (done < b->n) {
         /* Not confirmed: back to the front, in order. */
         if (b->all) {
@@ -274,8 +414,6 @@ bool tpr_write_finish(tp_redis_worker *w, tpr_conn *conn, tpr_wbatch *b)
         } else {
             tpr_requeue_done(w, b->list);
         }
-        if (b->rc == TP_ENOMEM)
-            tpr_conn_close(conn);
         ok = false;
     }
     free(b->all);

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "worker_internal.h"
 
 int tp_redis_tasks_init(tp_redis_worker *w, int argc, char **argv);
 
@@ -39,6 +40,16 @@ static redisContext *admin(void)
     redisContext *c = rh_connect(&server);
     CHECK(c != NULL);
     return c;
+}
+
+/* Acknowledged entries leave their stream at the worker's next trim (at
+ * most a heartbeat later): a stream that empties. */
+static bool stream_empty_cb(void *arg)
+{
+    redisContext *a = rh_connect(&server);
+    long long v = rh_int(a, "XLEN %s", (const char *)arg);
+    redisFree(a);
+    return v == 0;
 }
 
 /* ---- an in-process worker ------------------------------------------------ */
@@ -183,7 +194,8 @@ TEST(echo_and_failure)
     CHECK_EQ(st.pending, 0);
     tp_redis_client_destroy(c);
     worker_end(&b);
-    /* Acknowledged entries are deleted: the stream is empty. */
+    /* Acknowledged entries are trimmed (the last time at the end of
+     * serve): the stream is empty. */
     redisContext *a = admin();
     CHECK_EQ(rh_int(a, "XLEN echo:q:default"), 0);
     redisFree(a);
@@ -300,7 +312,7 @@ TEST(hostile_entries_never_run_and_never_stop_the_worker)
     CHECK_EQ(rh_int(a, "XLEN hostile:dead"), (long long)n);
     CHECK_EQ(rh_int(a, "EXISTS other:key"), 0);
     CHECK_EQ(rh_int(a, "EXISTS hostile:r:c:x"), 0);
-    CHECK_EQ(rh_int(a, "XLEN hostile:q:default"), 0);
+    CHECK(rh_poll(stream_empty_cb, "hostile:q:default", 10000));
     redisFree(a);
     tp_redis_client_destroy(c);
     worker_end(&b);
@@ -430,14 +442,6 @@ TEST(remote_and_local_futures_combine)
     worker_end(&b);
 }
 
-static bool stream_empty_cb(void *arg)
-{
-    redisContext *a = rh_connect(&server);
-    long long v = rh_int(a, "XLEN %s", (const char *)arg);
-    redisFree(a);
-    return v == 0;
-}
-
 TEST(cancel_before_start_prevents_the_run)
 {
     server_up();
@@ -490,6 +494,98 @@ static bool stopped_cb(void *arg)
     return v >= 1;
 }
 
+/* The client's retract script deletes an entry only if no worker has read
+ * it: an entry a worker is done with stays until its trim, and is neither
+ * pending nor unread. */
+TEST(retract_takes_back_only_unread_entries)
+{
+    server_up();
+    redisContext *a = admin();
+    freeReplyObject(redisCommand(a, "XGROUP CREATE rt:q:default rt 0 MKSTREAM"));
+    char ids[3][64];
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = redisCommand(a, "XADD rt:q:default * v 1");
+        CHECK(r && r->type == REDIS_REPLY_STRING && r->len < sizeof ids[i]);
+        snprintf(ids[i], sizeof ids[i], "%s", r->str);
+        freeReplyObject(r);
+    }
+    /* A worker read the first two and is done with the first. */
+    freeReplyObject(redisCommand(
+        a, "XREADGROUP GROUP rt c COUNT 2 STREAMS rt:q:default >"));
+    CHECK_EQ(rh_int(a, "XACK rt:q:default rt %s", ids[0]), 1);
+    const char *marker[3] = {"rt:x:done", "rt:x:held", "rt:x:unread"};
+    long long want[3] = {0, 0, 1};
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(rh_int(a, "EVAL %s 2 rt:q:default %s rt %s e 60000",
+                        tpr_retract_lua, marker[i], ids[i]),
+                 want[i]);
+    CHECK_EQ(rh_int(a, "XLEN rt:q:default"), 2);
+    CHECK_EQ(rh_int(a, "EXISTS rt:x:done"), 0);
+    CHECK_EQ(rh_int(a, "EXISTS rt:x:held"), 0);
+    CHECK_EQ(rh_int(a, "EXISTS rt:x:unread"), 1);
+    redisFree(a);
+}
+
+static bool stream_short_cb(void *arg)
+{
+    redisContext *a = rh_connect(&server);
+    long long v = rh_int(a, "XLEN %s", (const char *)arg);
+    redisFree(a);
+    return v >= 0 && v < 1 + TRIM_EVERY + 64;
+}
+
+/* Trimming stops at a held entry; with more than trim_keep_max done
+ * entries kept behind it, entries are deleted one by one until it is
+ * done. */
+TEST(trimming_never_passes_a_held_entry)
+{
+    server_up();
+    tp_redis_client *c = client_for("trim");
+    tp_redis_worker_opts o;
+    worker_opts(&o, "trim");
+    bg_worker b;
+    CHECK_OK(tp_redis_worker_create(&b.w, &o));
+    b.w->trim_keep_max = 100;
+    CHECK_OK(tp_redis_tasks_init(b.w, 0, NULL));
+    CHECK_OK(pthread_create(&b.thread, NULL, serve_main, &b));
+    tp_future *held = submit(c, "gate", "trim-held");
+    CHECK(rh_poll(started_cb, "trim-held", 20000));
+    enum { N = 600 };
+    static tp_future *fs[N];
+    for (int i = 0; i < N; i++)
+        CHECK_OK(tp_redis_submit(c, "noop", "", 0, NULL, &fs[i]));
+    CHECK_OK(tp_wait_all(fs, N, 60000));
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(tp_future_state(fs[i]), TP_COMPLETED);
+        tp_future_release(fs[i]);
+    }
+    redisContext *a = admin();
+    /* The held entry is still there, at the head of the stream. */
+    redisReply *p = redisCommand(a, "XPENDING trim:q:default trim");
+    CHECK(p && p->type == REDIS_REPLY_ARRAY && p->elements >= 1);
+    CHECK_EQ(p->element[0]->integer, 1);
+    freeReplyObject(p);
+    redisReply *r = redisCommand(a, "XRANGE trim:q:default - + COUNT 1");
+    CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    const redisReply *f = r->element[0]->element[1];
+    bool gate = false;
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        gate |= strcmp(f->element[i]->str, "fn") == 0 &&
+                strcmp(f->element[i + 1]->str, "gate") == 0;
+    CHECK(gate);
+    freeReplyObject(r);
+    /* Not all N done entries are kept behind it. */
+    CHECK(rh_poll(stream_short_cb, "trim:q:default", 10000));
+    freeReplyObject(redisCommand(a, "RPUSH t:go:trim-held 1"));
+    check_reply(held, "trim-held by in-process");
+    tp_future_release(held);
+    CHECK(rh_poll(stream_empty_cb, "trim:q:default", 10000));
+    CHECK(!atomic_load(&b.w->del_each[0]));
+    redisFree(a);
+    tp_redis_client_destroy(c);
+    worker_end(&b);
+}
+
 TEST(cancel_while_running_requests_a_stop)
 {
     server_up();
@@ -540,7 +636,7 @@ TEST(start_deadline_expires_without_a_worker)
     check_reply_of(c, "echo", "after");
     redisContext *a = admin();
     CHECK_EQ(rh_int(a, "HGET t:runs expired"), 0);
-    CHECK_EQ(rh_int(a, "XLEN dl:q:default"), 0);
+    CHECK(rh_poll(stream_empty_cb, "dl:q:default", 10000));
     redisFree(a);
     /* A deadline that is met: the task runs. */
     so.start_deadline_ms = 60000;
@@ -590,7 +686,7 @@ TEST(worker_reaching_an_expired_entry_cancels_it)
     CHECK_EQ(tp_future_state(f), TP_CANCELLED);
     CHECK_EQ(tp_future_error(f), TP_EEXPIRED);
     CHECK_EQ(rh_int(a, "HGET t:runs late"), 0);
-    CHECK_EQ(rh_int(a, "XLEN dlw:q:default"), 0);
+    CHECK(rh_poll(stream_empty_cb, "dlw:q:default", 10000));
     CHECK_EQ(rh_int(a, "XLEN dlw:dead"), 0); /* not a dead letter */
     redisFree(a);
     tp_redis_worker_stats ws;
@@ -766,6 +862,8 @@ TEST_MAIN(TEST_ENTRY(echo_and_failure) TEST_ENTRY(bad_arguments)
                       TEST_ENTRY(size_limits)
                           TEST_ENTRY(remote_and_local_futures_combine)
                               TEST_ENTRY(cancel_before_start_prevents_the_run)
+                                  TEST_ENTRY(retract_takes_back_only_unread_entries)
+                                  TEST_ENTRY(trimming_never_passes_a_held_entry)
                                   TEST_ENTRY(cancel_while_running_requests_a_stop)
                                       TEST_ENTRY(start_deadline_expires_without_a_worker)
                                           TEST_ENTRY(worker_reaching_an_expired_entry_cancels_it)
