@@ -113,8 +113,10 @@
  * list (or has given up sleeping), the submitter finds it there and
  * unparks it; the parker keeps the token even if the worker has not
  * parked yet.  An injector push is the same: its compare-and-swap on the
- * stack is what R1 reads, and the submitter runs F2 after it (inject.h
- * says why a consumer's drain, which R1 may miss, is a push too).
+ * stack is what R1 reads (inject.h says why a consumer's drain, which R1
+ * may miss, is a push too).  As that compare-and-swap is seq_cst, it
+ * stands for F2, with R2's loads seq_cst (tpi_wake_some_sc(): the same
+ * two cases, by C11 7.17.4p2 and p3).
  * The submitter walks its chain of claimed workers (linked by idle_next)
  * after releasing mu; a claimed worker that wakes for another reason first
  * (a settled future, a finished fork-join frame) waits for its claimer's
@@ -444,6 +446,7 @@ void *tpi_worker_main(void *arg);
 tpi_worker *tpi_idle_claim(tp_pool *p);       /* mu held */
 void tpi_unpark_list(tpi_worker *wake);       /* linked by idle_next */
 void tpi_wake_some(tp_pool *p, size_t n);     /* F2, R2 */
+void tpi_wake_some_sc(tp_pool *p, size_t n);  /* R2 after a seq_cst push */
 void tpi_worker_unpark_waiting(tpi_worker *w); /* fork-join, fj.c */
 
 /* pool.c */

@@ -83,6 +83,20 @@ static void claim_settle(tpi_worker *w)
     w->delivered = false;
 }
 
+/* R2 found sleepers and nobody searching: claims up to n of them under mu
+ * and unparks them. */
+static void wake_claim(tp_pool *p, size_t n)
+{
+    tpi_worker *wake = NULL, *w;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < n && (w = tpi_idle_claim(p)) != NULL; i++) {
+        w->idle_next = wake;
+        wake = w;
+    }
+    pthread_mutex_unlock(&p->mu);
+    tpi_unpark_list(wake);
+}
+
 /* Wakes up to n sleepers, if there are any and no worker is already
  * searching (a searcher will find the tasks, or sleep only after seeing
  * them: the claim in pool_internal.h covers both readings, R2). */
@@ -92,14 +106,20 @@ void tpi_wake_some(tp_pool *p, size_t n)
     if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&p->searching, memory_order_relaxed) > 0)
         return;
-    tpi_worker *wake = NULL, *w;
-    pthread_mutex_lock(&p->mu);
-    for (size_t i = 0; i < n && (w = tpi_idle_claim(p)) != NULL; i++) {
-        w->idle_next = wake;
-        wake = w;
-    }
-    pthread_mutex_unlock(&p->mu);
-    tpi_unpark_list(wake);
+    wake_claim(p, n);
+}
+
+/* After a push that was itself a seq_cst read-modify-write (an injector
+ * push): with R2's loads seq_cst too, no fence is needed.  If F1 precedes
+ * the push in S, R2 (after the push in S) follows F1 and sees W1 and S-
+ * (C11 7.17.4p3 with the loads in S); if the push precedes F1, R1 after
+ * F1 sees the push (7.17.4p2).  The same two cases as F2's. */
+void tpi_wake_some_sc(tp_pool *p, size_t n)
+{
+    if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) == 0 ||
+        atomic_load_explicit(&p->searching, memory_order_seq_cst) > 0)
+        return;
+    wake_claim(p, n);
 }
 
 static void wake_one(tp_pool *p)

@@ -191,7 +191,7 @@ static int enqueue(tp_pool *p, tpi_worker *self, tpi_list *chain, size_t n,
         tpi_notify_if_idle(p);
         return TP_ESHUTDOWN;
     }
-    tpi_wake_some(p, n);
+    tpi_wake_some_sc(p, n); /* the push was seq_cst: no F2 needed */
     return 0;
 }
 
