@@ -34,7 +34,11 @@ _Atomic int tpi_fence_word;
  * counted finished (release/acquire through the queues and tpi_bump()).  The
  * finished counts are all read before the submitted ones; so if their sums
  * are equal, then at the moment the last finished count was read, all the
- * tasks submitted by then had finished: the pool was idle then. */
+ * tasks submitted by then had finished: the pool was idle then.  (One
+ * exception: an outside submit that a shutdown refuses takes back its
+ * count, then calls tpi_notify_if_idle().  Read before the take-back, the
+ * count is one too high, which can only make this say "not idle" and the
+ * waiter wait for that notify.) */
 bool tpi_pool_idle(tp_pool *p)
 {
     uint64_t finished = p->ext_completed + p->ext_dropped;

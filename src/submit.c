@@ -6,9 +6,10 @@
  *
  * Where a task goes: from a worker of the pool at normal priority, on the
  * worker's own deque (no lock); from anywhere else, or at another level, on
- * the injector of its level (inject.h: no lock either).  Whether a task is the library's
- * own (`internal`, never handed to a user's drop function) is a parameter
- * of the submit that creates it, and a property of that task only.
+ * the injector of its level (inject.h: no lock either).  Whether a task is
+ * the library's own (`internal`, never handed to a user's drop function)
+ * is a parameter of the submit that creates it, and a property of that
+ * task only.
  */
 #include <errno.h>
 #include <string.h>
