@@ -44,15 +44,7 @@
  * sets the marker, an expiry only with the entry deleted (against a copy
  * written twice).  Returns 1 when the entry was deleted unread, else 0. */
 const char tpr_retract_lua[] =
-    "local function older(a, b)\n"
-    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
-    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
-    "  if not am or not bm then return false end\n"
-    "  if #am ~= #bm then return #am < #bm end\n"
-    "  if am ~= bm then return am < bm end\n"
-    "  if #as ~= #bs then return #as < #bs end\n"
-    "  return as < bs\n"
-    "end\n"
+    TPR_LUA_OLDER
     "local unread = 0\n"
     "if ARGV[2] ~= '' then\n"
     "  local gs = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"

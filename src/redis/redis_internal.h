@@ -226,4 +226,17 @@ void *tpr_map_take(tpr_map *m, uint64_t key);
 /* Removes and returns any one value, or NULL when empty. */
 void *tpr_map_pop_any(tpr_map *m);
 
+/* A Lua function for the module's scripts: whether stream id a comes
+ * before stream id b ("ms-seq", compared as numbers of any length). */
+#define TPR_LUA_OLDER \
+    "local function older(a, b)\n" \
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n" \
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n" \
+    "  if not am or not bm then return false end\n" \
+    "  if #am ~= #bm then return #am < #bm end\n" \
+    "  if am ~= bm then return am < bm end\n" \
+    "  if #as ~= #bs then return #as < #bs end\n" \
+    "  return as < bs\n" \
+    "end\n"
+
 #endif /* TPR_REDIS_INTERNAL_H */

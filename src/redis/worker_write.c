@@ -198,15 +198,7 @@ static size_t append_tx(tp_redis_worker *w, tpr_conn *c, job **jobs,
  * (the group's lag is unknown: Redis before 7.0, or entries deleted
  * unread). */
 static const char trim_lua[] =
-    "local function older(a, b)\n"
-    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
-    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
-    "  if not am or not bm then return false end\n"
-    "  if #am ~= #bm then return #am < #bm end\n"
-    "  if am ~= bm then return am < bm end\n"
-    "  if #as ~= #bs then return #as < #bs end\n"
-    "  return as < bs\n"
-    "end\n"
+    TPR_LUA_OLDER
     "local gs = redis.pcall('XINFO', 'GROUPS', KEYS[1])\n"
     "if type(gs) ~= 'table' or gs.err then return -1 end\n"
     "local last, lag\n"
