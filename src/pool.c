@@ -119,6 +119,26 @@ static unsigned default_threads(void)
     return (unsigned)cpus * 2;
 }
 
+/* A zeroed pool, aligned as its type must be (the injectors' halves are on
+ * cache lines of their own): calloc guarantees less.  NULL when out of
+ * memory.  free_pool_mem() frees it. */
+static tp_pool *alloc_pool(void)
+{
+    size_t align = _Alignof(tp_pool);
+    void *mem = tpi_calloc(1, sizeof(tp_pool) + align);
+    if (mem == NULL)
+        return NULL;
+    tp_pool *p = (tp_pool *)(((uintptr_t)mem + align - 1) & ~(align - 1));
+    p->block = mem;
+    return p;
+}
+
+static void free_pool_mem(tp_pool *p)
+{
+    tpi_free(p->workers_mem);
+    tpi_free(p->block);
+}
+
 /* Stops and joins the first n workers, which have been started. */
 static void stop_workers(tp_pool *p, unsigned n)
 {
@@ -142,8 +162,7 @@ static void free_pool(tp_pool *p, unsigned parkers)
     pthread_cond_destroy(&p->space_cv);
     pthread_mutex_destroy(&p->inj_mu);
     pthread_mutex_destroy(&p->mu);
-    tpi_free(p->workers_mem);
-    tpi_free(p);
+    free_pool_mem(p);
     tpi_futmem_pool_down();
 }
 
@@ -230,12 +249,12 @@ int tp_pool_create(tp_pool **out, const tp_options *caller_opts)
         return TP_EINVAL;
     const tp_options *opts = &o;
 
-    tp_pool *p = tpi_calloc(1, sizeof *p);
+    tp_pool *p = alloc_pool();
     if (p == NULL)
         return TP_ENOMEM;
     init_fields(p, opts);
     if (opts->pin_threads && !tpi_threads_pick_cpus(p)) {
-        tpi_free(p);
+        free_pool_mem(p);
         return TP_EINVAL;
     }
 
@@ -292,9 +311,8 @@ fail_space_cv:
 fail_inj_mu:
     pthread_mutex_destroy(&p->mu);
 fail_mu:
-    tpi_free(p->workers_mem);
 fail_workers:
-    tpi_free(p);
+    free_pool_mem(p); /* workers_mem may be NULL */
     return rc == TP_ENOMEM ? rc : tpi_errno_to_tp(rc);
 }
 
@@ -534,8 +552,7 @@ int tp_pool_destroy(tp_pool *p)
          * held by threads that do not exist here, so they are not touched.
          * Queued tasks are left as they are (their memory is the child's
          * copy of the parent's). */
-        tpi_free(p->workers_mem);
-        tpi_free(p);
+        free_pool_mem(p);
         return 0;
     }
     int rc = shutdown_pool(p, STOP_GRACEFUL, NULL, NULL);

@@ -333,6 +333,7 @@ struct tp_pool {
     unsigned nthreads;          /* worker slots: tp_options.max_threads */
     tpi_worker *workers;        /* aligned, inside workers_mem */
     void *workers_mem;
+    void *block;                /* the allocation p lies in (p is aligned) */
     size_t capacity;
     tp_full_policy on_full;
     int64_t submit_timeout_ms;
