@@ -438,7 +438,10 @@ typedef struct tp_redis_worker_stats {
     uint64_t ran;          /**< task functions called                     */
     uint64_t replied;      /**< replies and acknowledgements written      */
     uint64_t reclaimed;    /**< tasks taken over from other consumers     */
-    uint64_t dead;         /**< tasks moved to the dead-letter stream     */
+    /** tasks moved to the dead-letter stream: counted when the worker
+     * decides, written with its next write (which may reach Redis after a
+     * reply to a later task, written on its other connection) */
+    uint64_t dead;
     uint64_t cancelled;    /**< tasks not run because of a cancel marker  */
     uint64_t expired;      /**< tasks not run: start deadline passed      */
     uint64_t reconnects;   /**< connections re-established               */
