@@ -64,7 +64,9 @@
  *
  * Memory model: each atomic access, fence, and critical-section step is one
  * step of Promela's interleaving, i.e. sequential consistency.  That is
- * exact for the seq_cst operations (F1, F2, searching++ and S-) and
+ * exact for the seq_cst operations (F1, F2, searching++ and S-, and an
+ * outside submit's injector push, a seq_cst compare-and-swap followed by
+ * R2's seq_cst loads with no F2 between: tpi_wake_some_sc) and
  * stronger than C11 for the relaxed ones, so a failure found here is a
  * failure of the C code, while a pass relies on the fences giving
  * store->load order as argued in pool_internal.h.  A mutex is a bit taken
