@@ -574,11 +574,17 @@ TEST(trimming_never_passes_a_held_entry)
     redisReply *r = redisCommand(a, "XRANGE trim:q:default - + COUNT 1");
     CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
     const redisReply *f = r->element[0]->element[1];
-    bool gate = false;
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
+    bool gate = false, defaults = false;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
         gate |= strcmp(f->element[i]->str, "fn") == 0 &&
                 strcmp(f->element[i + 1]->str, "gate") == 0;
+        defaults |= strcmp(f->element[i]->str, "dl") == 0 ||
+                    strcmp(f->element[i]->str, "ma") == 0;
+    }
     CHECK(gate);
+    /* Submitted with the default options: no dl, no ma (v id fn p r). */
+    CHECK(!defaults);
+    CHECK_EQ(f->elements, 10);
     freeReplyObject(r);
     /* Not all N done entries are kept behind it. */
     CHECK(rh_poll(stream_short_cb, "trim:q:default", 10000));
