@@ -115,15 +115,25 @@ static int append_batch(tp_redis_client *c, send_batch *b, bool *known,
         tpr_task_id(c, r->fid, tid, sizeof tid);
         snprintf(dl, sizeof dl, "%" PRId64, r->deadline);
         snprintf(ma, sizeof ma, "%u", r->max_attempts);
+        /* dl and ma only when not the default (none, 3): every field is
+         * parsed by Redis, stored, sent to the worker and parsed again. */
         const char *argv[17] = {"XADD", key, "*", "v", "1", "id", tid, "fn",
-                                r->fn, "p", r->payload, "r", c->reply_key,
-                                "dl", dl, "ma", ma};
+                                r->fn, "p", r->payload, "r", c->reply_key};
+        int argc = 13;
+        if (r->deadline != 0) {
+            argv[argc++] = "dl";
+            argv[argc++] = dl;
+        }
+        if (r->max_attempts != TPR_DEFAULT_ATTEMPTS) {
+            argv[argc++] = "ma";
+            argv[argc++] = ma;
+        }
         size_t lens[17];
-        for (int k = 0; k < 17; k++)
+        for (int k = 0; k < argc; k++)
             lens[k] = strlen(argv[k]);
         lens[10] = r->len;
         if (rc == 0)
-            rc = tpr_append(conn, 17, argv, lens);
+            rc = tpr_append(conn, argc, argv, lens);
         r->sent = true;
     }
     for (retract_op *op = b->ops; op && rc == 0; op = op->next)

@@ -31,7 +31,7 @@ int tp_redis_submit_opts_init(tp_redis_submit_opts *opts)
         return TP_EINVAL;
     memset(opts, 0, sizeof *opts);
     opts->start_deadline_ms = -1;
-    opts->max_attempts = 3;
+    opts->max_attempts = TPR_DEFAULT_ATTEMPTS;
     return 0;
 }
 

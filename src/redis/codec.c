@@ -168,7 +168,7 @@ int tpr_task_decode(const redisReply *fields, const char *ns,
         return TP_REDIS_EPROTO;
     }
     t->deadline_ms = v;
-    v = 3;
+    v = TPR_DEFAULT_ATTEMPTS;
     if (seen[F_MA] &&
         (tpr_parse_i64(seen[F_MA]->str, seen[F_MA]->len, &v) != 0 || v < 1 ||
          v > TPR_MAX_ATTEMPTS)) {

@@ -21,7 +21,9 @@
  *   task entry, XADD NS:q:STREAM:  v "1", id TASKID, fn NAME, p PAYLOAD,
  *                                  r REPLYKEY, dl DEADLINE, ma MAXATTEMPTS
  *     TASKID is CLIENT/N (N the client's future id, decimal), REPLYKEY
- *     NS:r:CLIENT, DEADLINE unix milliseconds (0: none).
+ *     NS:r:CLIENT, DEADLINE unix milliseconds (0 or absent: none),
+ *     MAXATTEMPTS absent: TPR_DEFAULT_ATTEMPTS.  The client leaves out dl
+ *     and ma when they say the default.
  *   reply entry, XADD NS:r:CLIENT: id TASKID, st STATUS, p REPLY, w WORKER
  *     STATUS is 0 (completed) or the non-zero code the future fails with
  *     (TP_ECANCELED: cancelled).
@@ -58,6 +60,8 @@
 #define TPR_KEY_MAX 160    /* NS:r:CLIENT and the like */
 #define TPR_MAX_STREAMS 16
 #define TPR_MAX_ATTEMPTS 1000
+/* An entry without ma: the default of tp_redis_submit_opts. */
+#define TPR_DEFAULT_ATTEMPTS 3
 
 typedef struct tpr_endpoint {
     char *host; /* TCP host, or NULL for a unix socket */
