@@ -126,7 +126,7 @@ static tp_future *init_at(void *mem, unsigned kind, tp_task_fn fn,
     f->task.fn = fn;
     f->task.arg = arg;
     f->task.idk = new_id() << TPI_K_BITS | TPI_K_FUTURE | kind;
-    f->out.result = NULL;
+    f->out.error = 0; /* tp_task_fail() writes here while it runs */
     f->pool = pool;
     f->listeners = NULL;
     return f;
@@ -436,7 +436,8 @@ void tpi_future_execute(tp_future *f)
     tpi_running_ctx outer =
         tpi_running_enter(f, tpi_future_id_of(f), f->pool);
     void *result = f->task.fn(f->task.arg);
-    int error = tpi_running_leave(outer);
+    tpi_running_leave(outer);
+    int error = f->out.error; /* tp_task_fail()'s, 0 if none */
 
     tp_state to = TP_COMPLETED;
     if (error == TP_ECANCELED && tpi_stop_requested(f))

@@ -15,9 +15,9 @@
  * task, state and refs, the outcome, pool, listeners), carved without a
  * header from futmem.c's blocks.  To get there, what never changes after
  * publication is in idk's kind bits, the fork generation rides in the
- * state word, the result and the error share a word (a task's
- * tp_task_fail() code waits in its running context until it returns:
- * task.c), and waiters and done-callbacks share one list.  A start
+ * state word, the result and the error share a word (0 from creation;
+ * while the task runs, tp_task_fail() writes its code there), and
+ * waiters and done-callbacks share one list.  A start
  * deadline, which few tasks have, lives in an extension after the future
  * (tpi_future_ext), in memory of its own or in caller storage.
  *
@@ -171,9 +171,11 @@ struct tp_future {
                               TPI_POOL_DONE | TPI_POOL_WAITER */
     union {
         void *result;     /* COMPLETED: what the function returned */
-        int error;        /* FAILED: its code */
-    } out;                /* written by the settling thread before the
-                             final state is published; read once final */
+        int error;        /* FAILED: its code; while RUNNING, what the
+                             task gave tp_task_fail() (0: nothing) */
+    } out;                /* written by the running or settling thread
+                             before the final state is published; read
+                             by others once final */
     struct tp_pool *pool; /* the pool that runs it; valid until it settles */
     tpi_listener *listeners; /* future-table lock; newest first */
 };
@@ -379,13 +381,10 @@ typedef struct tpi_running_ctx {
     tp_future *task;
     uint64_t id;
     struct tp_pool *pool;
-    int error; /* what the task gave tp_task_fail(), 0: nothing */
 } tpi_running_ctx;
 tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
                                   struct tp_pool *pool);
-/* Returns the error the task that ran recorded (tp_task_fail()), 0 if
- * none. */
-int tpi_running_leave(tpi_running_ctx saved);
+void tpi_running_leave(tpi_running_ctx saved);
 
 /* Non-zero if f (running) was asked to stop, by tp_future_cancel() or by an
  * immediate shutdown of its pool. */

@@ -29,15 +29,13 @@ tpi_running_ctx tpi_running_enter(tp_future *f, uint64_t id,
                                   struct tp_pool *pool)
 {
     tpi_running_ctx saved = tpi_running;
-    tpi_running = (tpi_running_ctx){f, id, pool, 0};
+    tpi_running = (tpi_running_ctx){f, id, pool};
     return saved;
 }
 
-int tpi_running_leave(tpi_running_ctx saved)
+void tpi_running_leave(tpi_running_ctx saved)
 {
-    int error = tpi_running.error;
     tpi_running = saved;
-    return error;
 }
 
 
@@ -61,10 +59,12 @@ int tp_task_fail(int code)
         return TP_EPERM;
     if (code == 0)
         return TP_EINVAL;
-    /* An ordinary task has no future to record it in: nobody could read
-     * it, so accepting it is all there is to do. */
+    /* Kept in the future's error word, which nobody else reads while it
+     * runs (future.h), for its runner to settle with; an ordinary task
+     * has no future to record it in: nobody could read it, so accepting
+     * it is all there is to do. */
     if (tpi_running.task != NULL)
-        tpi_running.error = code;
+        tpi_running.task->out.error = code;
     return 0;
 }
 

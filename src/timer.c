@@ -502,12 +502,12 @@ static void periodic_fire(tpi_timer *t)
     }
     tpi_running_ctx outer = tpi_running_enter(f, tp_future_id(f), e->pool);
     (void)f->task.fn(f->task.arg);
-    int error = tpi_running_leave(outer);
+    tpi_running_leave(outer);
 
+    int error = f->out.error; /* tp_task_fail()'s, 0 if none */
     if (error != 0) {
         /* As a task's failure (tpi_future_execute): ends the series. */
         bool stop = error == TP_ECANCELED && tpi_stop_requested(f);
-        f->out.error = error;
         tpi_future_settle(f, TP_RUNNING, stop ? TP_CANCELLED : TP_FAILED);
         sched_unref(e);
         return;
