@@ -82,27 +82,16 @@ static inline void tpi_inject_init(tpi_injector *q)
 static inline bool tpi_inject_push(tpi_injector *q, tpi_list *chain,
                                    bool outside)
 {
-    /* Reverse the chain: its newest task goes on top. */
-    tpi_task *oldest = chain->head, *newest = NULL, *t = chain->head;
-    while (t != NULL) {
-        tpi_task *next = t->next;
-        t->next = newest;
-        newest = t;
-        t = next;
-    }
+    /* Reversed: its newest task goes on top. */
+    tpi_task *oldest = chain->head;
+    tpi_task *newest = tpi_chain_reverse(chain->head, NULL);
     uintptr_t old = atomic_load_explicit(&q->top, memory_order_relaxed);
     do {
         if (outside && (old & TPI_INJ_CLOSED) != 0) {
             /* Put the chain back as it was (a failed compare-and-swap
              * may have linked its oldest task to the stack). */
             oldest->next = NULL;
-            tpi_task *fwd = NULL;
-            for (t = newest; t != NULL;) {
-                tpi_task *next = t->next;
-                t->next = fwd;
-                fwd = t;
-                t = next;
-            }
+            (void)tpi_chain_reverse(newest, NULL);
             return false;
         }
         oldest->next = (tpi_task *)(old & ~TPI_INJ_CLOSED);
@@ -121,16 +110,9 @@ static inline size_t tpi_inject_drain(tpi_injector *q)
 {
     uintptr_t got = atomic_fetch_and_explicit(&q->top, TPI_INJ_CLOSED,
                                               memory_order_acquire);
-    tpi_task *t = (tpi_task *)(got & ~TPI_INJ_CLOSED), *fwd = NULL;
-    tpi_task *last = t;
-    size_t n = 0;
-    while (t != NULL) {
-        tpi_task *next = t->next;
-        t->next = fwd;
-        fwd = t;
-        t = next;
-        n++;
-    }
+    tpi_task *last = (tpi_task *)(got & ~TPI_INJ_CLOSED);
+    size_t n;
+    tpi_task *fwd = tpi_chain_reverse(last, &n);
     if (n > 0) {
         tpi_list chain = {fwd, last};
         tpi_list_splice(&q->ready, &chain);

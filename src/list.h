@@ -64,6 +64,25 @@ static inline tpi_task *tpi_list_pop(tpi_list *l)
     return f;
 }
 
+/* Reverses a chain of tasks linked through `next` and ending in NULL;
+ * returns its new first task (the old last).  *n, if not NULL, receives
+ * its length. */
+static inline tpi_task *tpi_chain_reverse(tpi_task *t, size_t *n)
+{
+    tpi_task *rev = NULL;
+    size_t k = 0;
+    while (t != NULL) {
+        tpi_task *next = t->next;
+        t->next = rev;
+        rev = t;
+        t = next;
+        k++;
+    }
+    if (n != NULL)
+        *n = k;
+    return rev;
+}
+
 /* Takes the first k tasks off as a list of their own (k <= length). */
 static inline tpi_list tpi_list_take(tpi_list *l, size_t k)
 {

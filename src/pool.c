@@ -119,17 +119,26 @@ static unsigned default_threads(void)
     return (unsigned)cpus * 2;
 }
 
-/* A zeroed pool, aligned as its type must be (the injectors' halves are on
- * cache lines of their own): calloc guarantees less.  NULL when out of
- * memory.  free_pool_mem() frees it. */
+/* size zeroed bytes aligned to align (a power of two), for types that
+ * keep fields on cache lines of their own: calloc guarantees less, so the
+ * block has room to align its start.  *block receives what to free.  NULL
+ * when out of memory. */
+static void *calloc_aligned(size_t size, size_t align, void **block)
+{
+    *block = tpi_calloc(1, size + align);
+    if (*block == NULL)
+        return NULL;
+    return (void *)(((uintptr_t)*block + align - 1) & ~(uintptr_t)(align - 1));
+}
+
+/* A zeroed pool (its injectors' halves are on lines of their own);
+ * free_pool_mem() frees it. */
 static tp_pool *alloc_pool(void)
 {
-    size_t align = _Alignof(tp_pool);
-    void *mem = tpi_calloc(1, sizeof(tp_pool) + align);
-    if (mem == NULL)
-        return NULL;
-    tp_pool *p = (tp_pool *)(((uintptr_t)mem + align - 1) & ~(align - 1));
-    p->block = mem;
+    void *block;
+    tp_pool *p = calloc_aligned(sizeof(tp_pool), _Alignof(tp_pool), &block);
+    if (p != NULL)
+        p->block = block;
     return p;
 }
 
@@ -183,17 +192,12 @@ static size_t stack_size_of(const tp_options *opts)
     return (want + pg - 1) / pg * pg;
 }
 
-/* The workers' array, aligned as a worker must be (its deque is on cache
- * lines of its own): calloc guarantees less, so the block has room to
- * align its start.  NULL when out of memory. */
+/* The workers' array (a worker's deque is on cache lines of its own).
+ * NULL when out of memory. */
 static tpi_worker *alloc_workers(tp_pool *p)
 {
-    size_t align = _Alignof(tpi_worker);
-    p->workers_mem = tpi_calloc(1, p->nthreads * sizeof(tpi_worker) + align);
-    if (p->workers_mem == NULL)
-        return NULL;
-    uintptr_t at = ((uintptr_t)p->workers_mem + align - 1) & ~(align - 1);
-    return (tpi_worker *)at;
+    return calloc_aligned(p->nthreads * sizeof(tpi_worker),
+                          _Alignof(tpi_worker), &p->workers_mem);
 }
 
 /* Fills in a zeroed pool from valid options; nothing here can fail. */

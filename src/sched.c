@@ -299,13 +299,7 @@ static tpi_task *take_injected(tpi_worker *w, int level)
     /* The owner pops its deque newest first: push the rest last to first,
      * so that it runs them in submission order (thieves, taking the oldest
      * push, get the batch's last tasks). */
-    tpi_task *rev = NULL;
-    while (rest != NULL) {
-        tpi_task *next = rest->next;
-        rest->next = rev;
-        rev = rest;
-        rest = next;
-    }
+    tpi_task *rev = tpi_chain_reverse(rest, NULL);
     while (rev != NULL) {
         tpi_task *next = rev->next;
         rev->next = NULL;
