@@ -206,7 +206,7 @@ TP_EXTERN int tp_queue_full(const tp_queue *q);
 TP_EXTERN size_t tp_queue_capacity(const tp_queue *q);
 
 /** Fills *stats with a snapshot of the queue, consistent at one instant (it
- * takes the queue's lock).  A thread that was woken but has not yet run
+ * takes the queue's locks).  A thread that was woken but has not yet run
  * still counts as waiting.
  * Errors: TP_EINVAL (q or stats NULL). */
 TP_EXTERN int tp_queue_stats_get(tp_queue *q, tp_queue_stats *stats);
@@ -250,7 +250,7 @@ TP_EXTERN int tp_queue_close(tp_queue *q);
 
 /** Closes the queue as tp_queue_close() and discards every item still inside:
  * each is handed to drop(item, ctx) (drop may be NULL), once, in the order a
- * get would have returned them, on this thread, after the queue's lock has
+ * get would have returned them, on this thread, after the queue's locks have
  * been released (drop may call any tp_queue function, except destroy on q),
  * before this returns.  Gets then fail with TP_ESHUTDOWN; the discarded items
  * count as done for tp_queue_join(), which wakes (see there).  Calling it

@@ -46,6 +46,14 @@ void *tpi_calloc(size_t n, size_t size)
     return p;
 }
 
+void *tpi_calloc_aligned(size_t size, size_t align, void **block)
+{
+    *block = size > SIZE_MAX - align ? NULL : tpi_calloc(1, size + align);
+    if (*block == NULL)
+        return NULL;
+    return (void *)(((uintptr_t)*block + align - 1) & ~(uintptr_t)(align - 1));
+}
+
 bool tpi_alloc_is_default(void)
 {
     return atomic_load_explicit(&tpi_malloc_fn, memory_order_relaxed) ==

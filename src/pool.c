@@ -119,24 +119,12 @@ static unsigned default_threads(void)
     return (unsigned)cpus * 2;
 }
 
-/* size zeroed bytes aligned to align (a power of two), for types that
- * keep fields on cache lines of their own: calloc guarantees less, so the
- * block has room to align its start.  *block receives what to free.  NULL
- * when out of memory. */
-static void *calloc_aligned(size_t size, size_t align, void **block)
-{
-    *block = tpi_calloc(1, size + align);
-    if (*block == NULL)
-        return NULL;
-    return (void *)(((uintptr_t)*block + align - 1) & ~(uintptr_t)(align - 1));
-}
-
 /* A zeroed pool (its injectors' halves are on lines of their own);
  * free_pool_mem() frees it. */
 static tp_pool *alloc_pool(void)
 {
     void *block;
-    tp_pool *p = calloc_aligned(sizeof(tp_pool), _Alignof(tp_pool), &block);
+    tp_pool *p = tpi_calloc_aligned(sizeof(tp_pool), _Alignof(tp_pool), &block);
     if (p != NULL)
         p->block = block;
     return p;
@@ -196,7 +184,7 @@ static size_t stack_size_of(const tp_options *opts)
  * NULL when out of memory. */
 static tpi_worker *alloc_workers(tp_pool *p)
 {
-    return calloc_aligned(p->nthreads * sizeof(tpi_worker),
+    return tpi_calloc_aligned(p->nthreads * sizeof(tpi_worker),
                           _Alignof(tpi_worker), &p->workers_mem);
 }
 

@@ -1,27 +1,32 @@
 /*
  * queue_store.h - the items of a tp_queue (internal; included by queue.c
- * alone, which owns the locking: every function here runs with the queue's
- * lock held, or on a store detached from its queue).
+ * alone, which owns the locking: see queue.c for which lock guards which
+ * end of a store).
  *
  * The items of a queue live in one array, the store, so that put and get
  * allocate nothing once the queue has reached its working size:
- *  - FIFO and LIFO: a ring of `void *` whose size is a power of two (an
- *    index wraps with a mask).  The items sit at head, head+1, ...; a put
- *    appends after the last one, FIFO takes from head and LIFO from the
- *    end, so the two orders share everything else.
- *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq).
- *    seq numbers the puts of the queue; a heap alone is not stable, the key
- *    makes items of equal priority come out in put order.  64 bits do not
- *    wrap in practice (585 years at one put per nanosecond).  Priorities
- *    are any int, so a ring per level would need a search for the level on
- *    every put; the heap needs none and is O(log n).
+ *  - FIFO and LIFO: a ring of `void *` whose size is a power of two.  The
+ *    items are at positions head .. tail-1, two counters that only grow
+ *    (an index is a position masked with cap - 1; 64 bits do not wrap in
+ *    practice).  A put appends at tail; FIFO takes from head and LIFO from
+ *    tail - 1.  Keeping the two ends in two counters, rather than a head
+ *    and a count, is what lets a FIFO queue's putters and getters work on
+ *    the ring at once under two different locks: a put writes only tail
+ *    and the slot at tail, a get only head and the slot at head.
+ *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq),
+ *    with head 0 and tail the number of entries.  seq numbers the puts of
+ *    the queue; a heap alone is not stable, the key makes items of equal
+ *    priority come out in put order.  Priorities are any int, so a ring per
+ *    level would need a search for the level on every put; the heap needs
+ *    none and is O(log n).
  * A new queue owns no store: the first put allocates it, and it grows by
  * doubling (a bounded queue's never beyond the power of two at or above its
  * capacity, so a huge capacity costs nothing until it is used).  Growth
- * copies under the lock, amortised O(1) per item, unwrapping the ring; a
- * failed allocation leaves the queue as it was.  The store never shrinks,
- * so get never allocates and cannot fail for lack of memory; a queue keeps
- * the memory of its largest size until it is destroyed.
+ * copies with both ends held, amortised O(1) per item, unwrapping the ring
+ * to start at position 0; a failed allocation leaves the queue as it was.
+ * The store never shrinks, so get never allocates and cannot fail for lack
+ * of memory; a queue keeps the memory of its largest size until it is
+ * destroyed.
  */
 #ifndef TPI_QUEUE_STORE_H
 #define TPI_QUEUE_STORE_H
@@ -44,13 +49,14 @@ typedef struct tpi_qslot {
     int prio;
 } tpi_qslot;
 
-/* The items (see the top comment).  Kept apart from the queue so that
- * close_now and destroy can detach a store and drain it without the lock. */
+/* The array of a store.  Its two ends, head and tail (see the top
+ * comment), are passed beside it, so that a queue can keep each on the
+ * cache line of the lock that guards it: head is a ring's position of the
+ * oldest item (always 0 for a heap), tail the position after the newest
+ * (a heap's size). */
 typedef struct tpi_qstore {
-    void *slots;  /* void *[cap] (FIFO, LIFO) or tpi_qslot[cap] (PRIORITY) */
-    size_t cap;   /* slots allocated: 0 or a power of two */
-    size_t head;  /* ring: index of the oldest item; heap: always 0 */
-    size_t count; /* items stored */
+    void *slots; /* void *[cap] (FIFO, LIFO) or tpi_qslot[cap] (PRIORITY) */
+    size_t cap;  /* slots allocated: 0 or a power of two */
 } tpi_qstore;
 
 static inline size_t tpi_qmin(size_t a, size_t b)
@@ -74,10 +80,10 @@ static inline size_t tpi_qpow2_at_least(size_t n)
 
 /* Makes room for `need` items in all, growing by doubling but never beyond
  * the power of two at or above `limit` (0: none; need <= limit).  The items
- * keep their order; a ring is unwrapped to start at 0.  Returns 0 or
- * TP_ENOMEM, with s unchanged. */
-static int tpi_qstore_grow(tpi_qstore *s, size_t slot, size_t need,
-                           size_t limit)
+ * keep their order; a ring is unwrapped to start at position 0 (*head and
+ * *tail are moved with it).  The caller holds both ends.  Returns 0 or TP_ENOMEM, with s unchanged. */
+static int tpi_qstore_grow(tpi_qstore *s, size_t *head, size_t *tail,
+                           size_t slot, size_t need, size_t limit)
 {
     if (need > SIZE_MAX / 2)
         return TP_ENOMEM;
@@ -93,29 +99,25 @@ static int tpi_qstore_grow(tpi_qstore *s, size_t slot, size_t need,
         return TP_ENOMEM;
     /* A heap has head 0 and never wraps, so first == count for it. */
     const unsigned char *old = s->slots;
-    size_t first = tpi_qmin(s->count, s->cap - s->head);
+    size_t count = *tail - *head;
+    size_t at = s->cap == 0 ? 0 : *head & (s->cap - 1);
+    size_t first = tpi_qmin(count, s->cap - at);
     if (first > 0)
-        memcpy(fresh, old + s->head * slot, first * slot);
-    if (s->count > first)
-        memcpy(fresh + first * slot, old, (s->count - first) * slot);
+        memcpy(fresh, old + at * slot, first * slot);
+    if (count > first)
+        memcpy(fresh + first * slot, old, (count - first) * slot);
     tpi_free(s->slots);
     s->slots = fresh;
     s->cap = cap;
-    s->head = 0;
+    *head = 0;
+    *tail = count;
     return 0;
 }
 
-/* Room for `need` items in all (see tpi_qstore_grow). */
-static inline int tpi_qstore_reserve(tpi_qstore *s, size_t slot,
-                                     size_t need, size_t limit)
+/* The slot of a ring position. */
+static inline void **tpi_qring_slot(const tpi_qstore *s, size_t pos)
 {
-    return need <= s->cap ? 0 : tpi_qstore_grow(s, slot, need, limit);
-}
-
-/* Index of the i-th item of a ring, counting from head (i < cap). */
-static inline size_t tpi_qring_index(const tpi_qstore *s, size_t i)
-{
-    return (s->head + i) & (s->cap - 1);
+    return &((void **)s->slots)[pos & (s->cap - 1)];
 }
 
 static inline bool tpi_qslot_before(const tpi_qslot *a, const tpi_qslot *b)
@@ -124,12 +126,13 @@ static inline bool tpi_qslot_before(const tpi_qslot *a, const tpi_qslot *b)
 }
 
 /* Adds one item to a heap that has room. */
-static void tpi_qheap_push(tpi_qstore *s, void *item, int prio, uint64_t seq)
+static void tpi_qheap_push(tpi_qstore *s, size_t *size, void *item, int prio,
+                           uint64_t seq)
 {
     /* Sift up, moving parents down into the hole rather than swapping. */
     tpi_qslot *heap = s->slots;
     tpi_qslot in = {item, seq, prio};
-    size_t hole = s->count++;
+    size_t hole = (*size)++;
     while (hole > 0) {
         size_t parent = (hole - 1) / 2;
         if (!tpi_qslot_before(&in, &heap[parent]))
@@ -141,12 +144,12 @@ static void tpi_qheap_push(tpi_qstore *s, void *item, int prio, uint64_t seq)
 }
 
 /* Removes the smallest entry of a heap that is not empty. */
-static tpi_qslot tpi_qheap_pop(tpi_qstore *s)
+static tpi_qslot tpi_qheap_pop(tpi_qstore *s, size_t *size)
 {
     /* Take the root, then sift the last entry down from the root's hole. */
     tpi_qslot *heap = s->slots;
     tpi_qslot top = heap[0];
-    size_t n = --s->count;
+    size_t n = --*size;
     if (n > 0) {
         tpi_qslot last = heap[n];
         size_t hole = 0;
@@ -167,36 +170,35 @@ static tpi_qslot tpi_qheap_pop(tpi_qstore *s)
     return top;
 }
 
-/* Adds one item; the store has room (tpi_qstore_reserve).  *seq numbers the
- * puts of a PRIORITY queue (unused by the other orders). */
-static inline void tpi_qstore_push(tpi_qstore *s, tp_queue_order order,
-                                   void *item, int prio, uint64_t *seq)
+/* Adds one item; the store has room (tpi_qstore_reserve).  Touches only
+ * the tail end of a ring.  *seq numbers the puts of a PRIORITY queue
+ * (unused by the other orders). */
+static inline void tpi_qstore_push(tpi_qstore *s, size_t *tail,
+                                   tp_queue_order order, void *item, int prio,
+                                   uint64_t *seq)
 {
     if (order == TP_QUEUE_PRIORITY) {
-        tpi_qheap_push(s, item, prio, (*seq)++);
+        tpi_qheap_push(s, tail, item, prio, (*seq)++);
         return;
     }
-    ((void **)s->slots)[tpi_qring_index(s, s->count)] = item;
-    s->count++;
+    *tpi_qring_slot(s, (*tail)++) = item;
 }
 
 /* Removes the next item in the queue's order; the store is not empty.
- * Stores its priority in *prio (0 for FIFO and LIFO) if prio is not NULL.
- * Small enough to inline: the heap's work is in tpi_qheap_pop. */
-static inline void *tpi_qstore_pop(tpi_qstore *s, tp_queue_order order,
-                                   int *prio)
+ * FIFO touches only the head end of the ring.  Stores the item's priority
+ * in *prio (0 for FIFO and LIFO) if prio is not NULL.  Small enough to
+ * inline: the heap's work is in tpi_qheap_pop. */
+static inline void *tpi_qstore_pop(tpi_qstore *s, size_t *head, size_t *tail,
+                                   tp_queue_order order, int *prio)
 {
-    void **ring = s->slots;
     void *item;
     int p = 0;
     if (order == TP_QUEUE_FIFO) {
-        item = ring[s->head];
-        s->head = (s->head + 1) & (s->cap - 1);
-        s->count--;
+        item = *tpi_qring_slot(s, (*head)++);
     } else if (order == TP_QUEUE_LIFO) {
-        item = ring[tpi_qring_index(s, --s->count)];
+        item = *tpi_qring_slot(s, --*tail);
     } else {
-        tpi_qslot top = tpi_qheap_pop(s);
+        tpi_qslot top = tpi_qheap_pop(s, tail);
         item = top.item;
         p = top.prio;
     }
@@ -205,17 +207,18 @@ static inline void *tpi_qstore_pop(tpi_qstore *s, tp_queue_order order,
     return item;
 }
 
-/* Hands every item of a detached store to drop (if any), in get order, then
- * frees the store's memory. */
-static void tpi_qstore_drain(tpi_qstore *s, tp_queue_order order,
-                             tp_queue_drop_fn drop, void *ctx)
+/* Hands every item of a detached store (ends head and tail) to drop (if
+ * any), in get order, then frees the store's memory. */
+static void tpi_qstore_drain(tpi_qstore *s, size_t head, size_t tail,
+                             tp_queue_order order, tp_queue_drop_fn drop,
+                             void *ctx)
 {
     if (drop != NULL) {
-        while (s->count > 0)
-            drop(tpi_qstore_pop(s, order, NULL), ctx);
+        while (tail != head)
+            drop(tpi_qstore_pop(s, &head, &tail, order, NULL), ctx);
     }
     tpi_free(s->slots);
-    *s = (tpi_qstore){NULL, 0, 0, 0};
+    *s = (tpi_qstore){NULL, 0};
 }
 
 #endif
