@@ -1097,6 +1097,57 @@ TEST(destroy_hands_back_items)
         CHECK_EQ(log.items[k], 9 - k);
 }
 
+/* A queue handed from thread to thread: the taker of the last item frees
+ * it at once, while the putter of that item may still be on its way out
+ * of tp_queue_put (after the item became visible, the put still reads the
+ * waiter count and releases its lock).  With a getter already asleep the
+ * put also signals it.  ASan reports any touch of the freed queue. */
+static void *put_one_item(void *arg)
+{
+    CHECK_OK(tp_queue_put(arg, iv(7), -1));
+    return NULL;
+}
+
+TEST(destroy_right_after_the_last_get)
+{
+    for (int round = 0; round < 4000 / TQ_SCALE; round++) {
+        tp_queue *q = make(TP_QUEUE_FIFO, round % 3 == 2 ? 1 : 0);
+        pthread_t t;
+        spawn(&t, put_one_item, q);
+        void *item = NULL;
+        /* Odd rounds poll once first, which sometimes finds the item
+         * without sleeping. */
+        if (round % 2 == 0 || tp_queue_get(q, &item, 0) == TP_EEMPTY)
+            CHECK_OK(tp_queue_get(q, &item, -1));
+        CHECK_EQ(vi(item), 7);
+        CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+        join_thread(t);
+    }
+}
+
+/* The same for a consumer's task_done and the thread that joins: the
+ * joiner frees the queue as soon as join returns. */
+static void *get_and_mark_done(void *arg)
+{
+    void *item;
+    CHECK_OK(tp_queue_get(arg, &item, -1));
+    CHECK_OK(tp_queue_task_done(arg));
+    return NULL;
+}
+
+TEST(destroy_right_after_join)
+{
+    for (int round = 0; round < 4000 / TQ_SCALE; round++) {
+        tp_queue *q = make(TP_QUEUE_FIFO, 0);
+        pthread_t t;
+        spawn(&t, get_and_mark_done, q);
+        CHECK_OK(tp_queue_put(q, iv(1), -1));
+        CHECK_OK(tp_queue_join(q, -1));
+        CHECK_OK(tp_queue_destroy(q, NULL, NULL));
+        join_thread(t);
+    }
+}
+
 /* ---- task_done and join ----------------------------------------------------- */
 
 TEST(join_returns_after_last_task_done)
@@ -1538,6 +1589,8 @@ TEST_MAIN(
     TEST_ENTRY(close_now_hands_back_every_item)
     TEST_ENTRY(close_now_wakes_everyone)
     TEST_ENTRY(destroy_hands_back_items)
+    TEST_ENTRY(destroy_right_after_the_last_get)
+    TEST_ENTRY(destroy_right_after_join)
     TEST_ENTRY(join_returns_after_last_task_done)
     TEST_ENTRY(join_waits_for_all_consumers)
     TEST_ENTRY(contention_fifo_4x4)
