@@ -7,22 +7,25 @@
 #                        same less the stress-heavy ones, test_pool,
 #                        test_contracts (hundreds of pools created and
 #                        destroyed: over 5 minutes under helgrind) and
-#                        test_queue's contention_* cases, which take about
-#                        2.5 minutes each under helgrind
+#                        test_queue's contention_* and destroy_right_*
+#                        cases (minutes of stress and thousands of threads
+#                        under helgrind)
 # BUILD_DIR: build/, the plain RelWithDebInfo build.
 #
 # Two groups of programs, run two at a time, each under
 # `valgrind --tool=helgrind`, failing on any report that is not suppressed:
 #
 #  full   every check helgrind has (data races, lock order, pthread API
-#         misuse): the queue's tests and the examples that use only
-#         mutexes and condition variables.  Suppressions: lint/helgrind.supp
-#         (the queue's lock-free size counter).
+#         misuse): the examples that use only mutexes and condition
+#         variables.  Suppressions: lint/helgrind.supp.
 #  locks  lock order and pthread API misuse only: the programs that run a
-#         pool, and the examples that use C11 atomics.  Helgrind does not
-#         model C11 atomics, so their race reports are suppressed
-#         (lint/helgrind-atomics.supp says why; ThreadSanitizer checks
-#         their races in make test).  Includes a 20 s soak.
+#         pool or a tp_queue, and the examples that use C11 atomics.
+#         Helgrind does not model C11 atomics, so their race reports are
+#         suppressed (lint/helgrind-atomics.supp says why; ThreadSanitizer
+#         checks their races in make test).  A FIFO tp_queue hands each
+#         item from its put lock to its take lock through an atomic
+#         counter, so its users are in this group too.  Includes a 20 s
+#         soak.
 #
 # Every tests/test_* program is in one group, except:
 #   test_parallel  too slow under helgrind (over 5 minutes): its pool runs
@@ -55,19 +58,19 @@ rm -rf "$logs"
 mkdir -p "$logs"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-full=(tests/test_queue)
+locks=(tests/test_queue)
 if [ "$quick" = 1 ]; then
     # The queue's cases by name (check.h runs those named), less the
-    # contention stress.
+    # stress.
     cases=$(sed -n 's/.*TEST_ENTRY(\([a-z0-9_]*\)).*/\1/p' tests/test_queue.c |
-        grep -v '^contention_' | tr '\n' ' ')
-    full=("tests/test_queue $cases")
+        grep -v '^contention_\|^destroy_right_' | tr '\n' ' ')
+    locks=("tests/test_queue $cases")
 fi
-for ex in seed000_queue seed004_bank seed004_condition seed004_event \
-    seed004_queues seed004_rlock seed004_thread_local seed004_threads; do
+full=()
+for ex in seed004_bank seed004_condition seed004_event seed004_rlock \
+    seed004_thread_local seed004_threads; do
     full+=("examples/example_$ex")
 done
-locks=()
 for t in "$build"/tests/test_*; do
     name=${t##*/}
     case "$name" in
@@ -76,8 +79,9 @@ for t in "$build"/tests/test_*; do
     esac
     [ -x "$t" ] && locks+=("tests/$name")
 done
-for ex in seed001_pool seed002_async seed003_results seed004_executor \
-    seed004_race seed004_queue_join fork_join; do
+for ex in seed000_queue seed001_pool seed002_async seed003_results \
+    seed004_executor seed004_queues seed004_race seed004_queue_join \
+    fork_join; do
     locks+=("examples/example_$ex")
 done
 locks+=("tests/tpool_soak 20")
@@ -115,11 +119,11 @@ run_one() {
 }
 
 start=$SECONDS
-# Slowest first (the queue's and the pool's stress tests), so that the two
-# slots finish together.
-order=("full|${full[0]}")
+# Slowest first (the queue's and the pool's stress tests come first in
+# locks), so that the two slots finish together.
+order=()
 for p in "${locks[@]}"; do order+=("locks|$p"); done
-for p in "${full[@]:1}"; do order+=("full|$p"); done
+for p in "${full[@]}"; do order+=("full|$p"); done
 for job in "${order[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
         wait -n

@@ -49,8 +49,11 @@
  *   pool inj_mu: a leaf (the injectors' consumer side; taken with no
  *                         other lock held; submitters never take it)
  *   future-table lock  -> parker mutex   (a settler wakes waiters under it)
- *   waitset mu, loop mu (parallel.c), tp_queue lock: leaves, nothing is
- *                         taken under them
+ *   tp_queue put_lock  -> take_lock -> wait_lock   (queue.c: a put grows
+ *                         the store with both ends held, and a put or get
+ *                         signals waiters under wait_lock; wait_lock is a
+ *                         leaf)
+ *   waitset mu, loop mu (parallel.c): leaves, nothing is taken under them
  *   timers mu (timer.c), strand mu (strand.c): leaves too; no future is
  *                         settled and no task submitted under them
  *   taskmem mu, futmem store mu: leaves (they call only the allocator)
