@@ -70,8 +70,9 @@
  * signal again (a system call each) for the same sleeping consumer.  Every
  * waiter, when it leaves its wait, absorbs one pending signal if there is
  * one, whether it was woken by it or by a timeout or spuriously:
- *   woken <= waiting, always (a signal is sent only while woken < waiting,
- *     and a waiter that leaves takes one pending signal with it)
+ *   woken <= waiting whenever wait_lock is free (a signal is sent only
+ *     while woken < waiting, and a waiter that leaves takes one pending
+ *     signal with it, under wait_lock)
  *   woken <= U + S, where U counts the waiters no longer blocked (they will
  *     absorb) and S the signals that will unblock a blocked waiter.
  * Hence when woken == waiting, every counted waiter is awake or about to be
