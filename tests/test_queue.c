@@ -1363,6 +1363,136 @@ static void run_stress(tp_queue_order order, size_t capacity,
     free(s.seen);
 }
 
+/* Every call at once, then close_now in the middle of it all: threads
+ * mix single and batch puts and gets, polls and short timeouts, peeks,
+ * stats, task_done and join, on every order, bounded and not; the main
+ * thread discards what is inside while they run.  Each item put must come
+ * out exactly once, got or discarded; a got item is marked done, so
+ * nothing is left unfinished; every size seen is within the bound. */
+typedef struct chaos {
+    tp_queue *q;
+    size_t capacity;
+    atomic_uint next;           /* the next item value to put */
+    atomic_uchar *fate;         /* per value: 1 put, 2 got or discarded */
+    pthread_barrier_t half;     /* the threads' halfway point, and main */
+    atomic_size_t puts_ok, gets_ok;
+} chaos;
+
+enum { CHAOS_THREADS = 6, CHAOS_OPS = 4000, CHAOS_VALUES = 6 * 4000 * 4 };
+
+static void chaos_came_out(chaos *c, uintptr_t v)
+{
+    CHECK(v >= 1 && v < CHAOS_VALUES);
+    /* Put before (1), and only once out (1 -> 2). */
+    unsigned char want = 1;
+    CHECK(atomic_compare_exchange_strong(&c->fate[v], &want, 2));
+}
+
+static void chaos_discard(void *item, void *ctx)
+{
+    chaos_came_out(ctx, vi(item));
+}
+
+static void *chaos_thread(void *arg)
+{
+    chaos *c = arg;
+    uint64_t rnd = (uint64_t)(uintptr_t)&rnd * 0x9E3779B97F4A7C15u | 1u;
+    void *items[4];
+    for (int op = 0; op < CHAOS_OPS; op++) {
+        if (op == CHAOS_OPS / 2)
+            pthread_barrier_wait(&c->half);
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        int64_t tmo = rnd % 3 == 0 ? 1 : 0; /* a poll or 1 ms */
+        unsigned kind = (unsigned)(rnd >> 8) % 9;
+        if (kind <= 2) { /* one put, or a batch of up to 4 */
+            size_t n = kind == 2 ? 1 + (rnd >> 20) % 4 : 1, done = 0;
+            uintptr_t first = atomic_fetch_add(&c->next, (unsigned)n);
+            CHECK(first + n < CHAOS_VALUES);
+            for (size_t i = 0; i < n; i++) {
+                atomic_store(&c->fate[first + i], 1);
+                items[i] = iv(first + i);
+            }
+            int rc = n == 1 ? tp_queue_put(c->q, items[0], tmo)
+                            : tp_queue_put_batch(c->q, items, n, tmo, &done);
+            if (n == 1)
+                done = rc == 0;
+            CHECK(rc == 0 || rc == TP_EFULL || rc == TP_ESHUTDOWN);
+            CHECK(rc != 0 || done == n);
+            /* Not put: never to come out. */
+            for (size_t i = done; i < n; i++)
+                atomic_store(&c->fate[first + i], 0);
+            atomic_fetch_add(&c->puts_ok, done);
+        } else if (kind <= 5) { /* one get, or a batch of up to 4 */
+            size_t got = 0;
+            int rc = kind == 5
+                         ? tp_queue_get_batch(c->q, items, 4, tmo, &got)
+                         : tp_queue_get(c->q, &items[0], tmo);
+            if (kind != 5)
+                got = rc == 0;
+            CHECK(rc == 0 || rc == TP_EEMPTY || rc == TP_ESHUTDOWN);
+            for (size_t i = 0; i < got; i++) {
+                chaos_came_out(c, vi(items[i]));
+                CHECK_OK(tp_queue_task_done(c->q));
+            }
+            atomic_fetch_add(&c->gets_ok, got);
+        } else if (kind == 6) {
+            void *item;
+            int rc = tp_queue_peek(c->q, 0, &item);
+            CHECK(rc == 0 || rc == TP_EEMPTY);
+            if (rc == 0)
+                CHECK(vi(item) >= 1 && vi(item) < CHAOS_VALUES);
+        } else if (kind == 7) {
+            tp_queue_stats st;
+            CHECK_OK(tp_queue_stats_get(c->q, &st));
+            CHECK(c->capacity == 0 || st.size <= c->capacity);
+            CHECK(st.size <= st.unfinished); /* nobody marks ahead */
+        } else {
+            int rc = tp_queue_join(c->q, 0);
+            CHECK(rc == 0 || rc == TP_ETIMEDOUT || rc == TP_ESHUTDOWN);
+        }
+        if (c->capacity != 0)
+            CHECK(tp_queue_size(c->q) <= c->capacity);
+    }
+    return NULL;
+}
+
+TEST(every_call_racing_close_now)
+{
+    const tp_queue_order orders[] = {TP_QUEUE_FIFO, TP_QUEUE_LIFO,
+                                     TP_QUEUE_PRIORITY};
+    const size_t caps[] = {0, 3};
+    for (int round = 0; round < 12 / (UNDER_SANITIZER ? 3 : 1); round++) {
+        chaos c = {.capacity = caps[round % 2]};
+        c.q = make(orders[round % 3], c.capacity);
+        c.fate = calloc(CHAOS_VALUES, sizeof *c.fate);
+        CHECK(c.fate != NULL);
+        atomic_init(&c.next, 1);
+        CHECK(pthread_barrier_init(&c.half, NULL, CHAOS_THREADS + 1) == 0);
+        pthread_t t[CHAOS_THREADS];
+        for (int i = 0; i < CHAOS_THREADS; i++)
+            spawn(&t[i], chaos_thread, &c);
+        /* Half their calls made, the threads go on with the rest while
+         * this one discards what is inside. */
+        pthread_barrier_wait(&c.half);
+        CHECK_OK(tp_queue_close_now(c.q, chaos_discard, &c));
+        for (int i = 0; i < CHAOS_THREADS; i++)
+            join_thread(t[i]);
+        /* Nothing may be left inside a queue closed with close_now. */
+        tp_queue_stats st;
+        CHECK_OK(tp_queue_stats_get(c.q, &st));
+        CHECK_EQ(st.size, 0);
+        CHECK_EQ(st.unfinished, 0); /* got ones marked, the rest discarded */
+        CHECK_EQ(st.getters + st.putters + st.joiners, 0);
+        CHECK_OK(tp_queue_join(c.q, 0));
+        unsigned next = atomic_load(&c.next);
+        for (unsigned v = 1; v < next; v++)
+            CHECK(atomic_load(&c.fate[v]) != 1); /* put, never out: lost */
+        CHECK_OK(tp_queue_destroy(c.q, NULL, NULL));
+        pthread_barrier_destroy(&c.half);
+        free(c.fate);
+    }
+}
+
 #define STRESS_ITEMS ((size_t)1000000 / TQ_SCALE)
 
 TEST(contention_fifo_4x4)
@@ -1598,4 +1728,5 @@ TEST_MAIN(
     TEST_ENTRY(contention_fifo_1x8)
     TEST_ENTRY(contention_bounded)
     TEST_ENTRY(contention_lifo_and_priority)
+    TEST_ENTRY(every_call_racing_close_now)
     TEST_ENTRY(allocation_failure))
