@@ -27,22 +27,12 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=model/lib.sh
+. "$here/lib.sh"
 model=$here/queue.pml
 memlim=2048
 
-if ! command -v spin >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "queue.sh: installing spin" >&2
-        apt-get install -y spin >/dev/null 2>&1 ||
-            { apt-get update >/dev/null 2>&1 &&
-              apt-get install -y spin >/dev/null 2>&1; }
-    fi
-    command -v spin >/dev/null 2>&1 ||
-        { echo "queue.sh: spin not found (apt-get install spin)" >&2; exit 2; }
-fi
-cc=${CC:-gcc}
-command -v "$cc" >/dev/null 2>&1 ||
-    { echo "queue.sh: no C compiler ($cc)" >&2; exit 2; }
+need_tools queue.sh || exit 2
 [ -r "$model" ] || { echo "queue.sh: $model not found" >&2; exit 2; }
 
 groups=("$@")
@@ -105,7 +95,7 @@ now() { date +%s.%N; }
 run_one() {
     local group=$1 name=$2 expect=$3 defs=$4
     local cflags=${5:--O0} panopts=${6:--w20}
-    local dir=$tmp/$group-$name t0 t1 secs states errors err incomplete
+    local dir=$tmp/$group-$name t0 t1 secs states
     local verdict ok
     mkdir -p "$dir" && cp "$model" "$dir/queue.pml" || return 2
     t0=$(now)
@@ -124,28 +114,9 @@ run_one() {
     (cd "$dir" && ./pan -m100000 $panopts >pan.log 2>&1)
     t1=$(now)
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-    states=$(awk '/states, stored/ { print $1; exit }' "$dir/pan.log")
-    states=${states:-0}
-    # "1.2e+06 states" when large: print as an integer
-    states=$(awk -v s="$states" 'BEGIN { printf "%.0f", s }')
-    errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$dir/pan.log" | head -1)
-    err=$(grep -m1 -E '^pan:[0-9]+: ' "$dir/pan.log" | sed 's/^pan:[0-9]*: //')
-    incomplete=$(grep -m1 -E 'search depth too small|Search not completed|MEMLIM|out of memory' \
-                 "$dir/pan.log")
+    pan_verdict "$dir" "$expect"
     runs=$((runs + 1))
     total_states=$((total_states + states))
-
-    if [ -z "$errors" ]; then
-        verdict="no result from pan"; ok=0
-    elif [ -n "$incomplete" ] && [ "$errors" = 0 ]; then
-        verdict="search not exhaustive: $incomplete"; ok=0
-    elif [ "$expect" = pass ]; then
-        if [ "$errors" = 0 ]; then verdict="ok"; ok=1
-        else verdict="COUNTEREXAMPLE: $err"; ok=0; fi
-    else
-        if [ "$errors" != 0 ]; then verdict="found as it must be: $err"; ok=1
-        else verdict="NOT DETECTED: the model missed a broken variant"; ok=0; fi
-    fi
     printf '%-4s %-6s %-18s %9s states %5ss  %s\n' \
         "$([ $ok = 1 ] && echo PASS || echo FAIL)" "$group" "$name" \
         "$states" "$secs" "$verdict"
@@ -163,19 +134,14 @@ run_one() {
 
 for g in "${groups[@]}"; do
     case $g in
-    code)
-        for c in "${configs[@]}"; do
-            IFS='|' read -r name defs cflags panopts <<<"$c"
-            name=${name// /}
-            run_one "$g" "$name" pass "$defs" "$cflags" "$panopts"
-        done ;;
-    broken)
-        for c in "${broken[@]}"; do
-            IFS='|' read -r name defs cflags panopts <<<"$c"
-            name=${name// /}
-            run_one "$g" "$name" fail "$defs" "$cflags" "$panopts"
-        done ;;
+    code) list=("${configs[@]}") expect=pass ;;
+    broken) list=("${broken[@]}") expect=fail ;;
     esac
+    for c in "${list[@]}"; do
+        IFS='|' read -r name defs cflags panopts <<<"$c"
+        name=${name// /}
+        run_one "$g" "$name" "$expect" "$defs" "$cflags" "$panopts"
+    done
 done
 
 t_end=$(now)

@@ -31,22 +31,12 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=model/lib.sh
+. "$here/lib.sh"
 model=$here/wake.pml
 memlim=2048
 
-if ! command -v spin >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "wake.sh: installing spin" >&2
-        apt-get install -y spin >/dev/null 2>&1 ||
-            { apt-get update >/dev/null 2>&1 &&
-              apt-get install -y spin >/dev/null 2>&1; }
-    fi
-    command -v spin >/dev/null 2>&1 ||
-        { echo "wake.sh: spin not found (apt-get install spin)" >&2; exit 2; }
-fi
-cc=${CC:-gcc}
-command -v "$cc" >/dev/null 2>&1 ||
-    { echo "wake.sh: no C compiler ($cc)" >&2; exit 2; }
+need_tools wake.sh || exit 2
 [ -r "$model" ] || { echo "wake.sh: $model not found" >&2; exit 2; }
 
 groups=("$@")
@@ -110,7 +100,7 @@ now() { date +%s.%N; }
 run_one() {
     local group=$1 name=$2 expect=$3 mode=$4 defs=$5
     local cflags=${6:--O0} panopts=${7:--w22}
-    local dir=$tmp/$group-$name t0 t1 secs states errors err incomplete
+    local dir=$tmp/$group-$name t0 t1 secs states
     local verdict ok
     mkdir -p "$dir" && cp "$model" "$dir/wake.pml" || return 2
     t0=$(now)
@@ -131,28 +121,9 @@ run_one() {
     (cd "$dir" && ./pan $panargs >pan.log 2>&1)
     t1=$(now)
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-    states=$(awk '/states, stored/ { print $1; exit }' "$dir/pan.log")
-    states=${states:-0}
-    # "1.2e+06 states" when large: print as an integer
-    states=$(awk -v s="$states" 'BEGIN { printf "%.0f", s }')
-    errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$dir/pan.log" | head -1)
-    err=$(grep -m1 -E '^pan:[0-9]+: ' "$dir/pan.log" | sed 's/^pan:[0-9]*: //')
-    incomplete=$(grep -m1 -E 'search depth too small|Search not completed|MEMLIM|out of memory' \
-                 "$dir/pan.log")
+    pan_verdict "$dir" "$expect"
     runs=$((runs + 1))
     total_states=$((total_states + states))
-
-    if [ -z "$errors" ]; then
-        verdict="no result from pan"; ok=0
-    elif [ -n "$incomplete" ] && [ "$errors" = 0 ]; then
-        verdict="search not exhaustive: $incomplete"; ok=0
-    elif [ "$expect" = pass ]; then
-        if [ "$errors" = 0 ]; then verdict="ok"; ok=1
-        else verdict="COUNTEREXAMPLE: $err"; ok=0; fi
-    else
-        if [ "$errors" != 0 ]; then verdict="found as it must be: $err"; ok=1
-        else verdict="NOT DETECTED: the model missed a broken variant"; ok=0; fi
-    fi
     printf '%-4s %-6s %-19s %9s states %5ss  %s\n' \
         "$([ $ok = 1 ] && echo PASS || echo FAIL)" "$group" "$name" \
         "$states" "$secs" "$verdict"
