@@ -8,15 +8,15 @@
  *  - FIFO and LIFO: a ring of `void *` whose size is a power of two.  The
  *    items are at positions head .. tail-1, two counters that only grow
  *    (an index is a position masked with cap - 1; 64 bits do not wrap in
- *    practice).  A put appends at tail; FIFO takes from head and LIFO from
+ *    practice: 585 years at one put per nanosecond).  A put appends at tail; FIFO takes from head and LIFO from
  *    tail - 1.  Keeping the two ends in two counters, rather than a head
  *    and a count, is what lets a FIFO queue's putters and getters work on
  *    the ring at once under two different locks: a put writes only tail
  *    and the slot at tail, a get only head and the slot at head.
  *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq),
  *    with head 0 and tail the number of entries.  seq numbers the puts of
- *    the queue; a heap alone is not stable, the key makes items of equal
- *    priority come out in put order.  Priorities are any int, so a ring per
+ *    the queue (64 bits, as the positions); a heap alone is not stable,
+ *    the key makes items of equal priority come out in put order.  Priorities are any int, so a ring per
  *    level would need a search for the level on every put; the heap needs
  *    none and is O(log n).
  * A new queue owns no store: the first put allocates it, and it grows by
@@ -81,7 +81,8 @@ static inline size_t tpi_qpow2_at_least(size_t n)
 /* Makes room for `need` items in all, growing by doubling but never beyond
  * the power of two at or above `limit` (0: none; need <= limit).  The items
  * keep their order; a ring is unwrapped to start at position 0 (*head and
- * *tail are moved with it).  The caller holds both ends.  Returns 0 or TP_ENOMEM, with s unchanged. */
+ * *tail are moved with it).  The caller holds both ends.  Returns 0 or
+ * TP_ENOMEM, with s unchanged. */
 static int tpi_qstore_grow(tpi_qstore *s, size_t *head, size_t *tail,
                            size_t slot, size_t need, size_t limit)
 {
