@@ -130,13 +130,14 @@ TP_EXTERN int tp_queue_put_prio(tp_queue *q, void *item, int prio,
 /** Puts items[0 .. n-1], in that order, waiting up to timeout_ms in all for
  * room as a bounded queue fills.  The items go in as room allows: when the
  * call must wait, those already in are visible to getters (and other
- * threads' items may come between them); until then the lock is taken once
- * for as many items as fit.  On a PRIORITY queue every item gets priority 0
- * (so they come out in this order among themselves).  Wakes as many waiting
- * getters as it puts items.  *put (may be NULL) receives how many were put:
- * always the first ones, items[0 .. *put-1], which now belong to the queue;
- * the rest still belong to the caller.  n == 0 does nothing and returns 0.
- * Returns 0 when all n were put, else the error that stopped the batch:
+ * threads' items may come between them); until then the queue's put lock
+ * is taken once for as many items as fit.  On a PRIORITY queue every item
+ * gets priority 0 (so they come out in this order among themselves).
+ * Wakes as many waiting getters as it puts items.  *put (may be NULL)
+ * receives how many were put: always the first ones, items[0 .. *put-1],
+ * which now belong to the queue; the rest still belong to the caller.
+ * n == 0 does nothing and returns 0.  Returns 0 when all n were put, else
+ * the error that stopped the batch:
  * Errors: TP_EINVAL (q NULL; items NULL with n > 0; nothing put),
  * TP_ESHUTDOWN (closed before all were put), TP_EFULL (no room for the
  * rest: timeout_ms 0, or the timeout expired), TP_ENOMEM (the storage could

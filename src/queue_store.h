@@ -8,17 +8,18 @@
  *  - FIFO and LIFO: a ring of `void *` whose size is a power of two.  The
  *    items are at positions head .. tail-1, two counters that only grow
  *    (an index is a position masked with cap - 1; 64 bits do not wrap in
- *    practice: 585 years at one put per nanosecond).  A put appends at tail; FIFO takes from head and LIFO from
- *    tail - 1.  Keeping the two ends in two counters, rather than a head
- *    and a count, is what lets a FIFO queue's putters and getters work on
- *    the ring at once under two different locks: a put writes only tail
- *    and the slot at tail, a get only head and the slot at head.
+ *    practice: 585 years at one put per nanosecond).  A put appends at
+ *    tail; FIFO takes from head and LIFO from tail - 1.  Keeping the two
+ *    ends in two counters, rather than a head and a count, is what lets a
+ *    FIFO queue's putters and getters work on the ring at once under two
+ *    different locks: a put writes only tail and the slot at tail, a get
+ *    only head and the slot at head.
  *  - PRIORITY: a binary min-heap of {item, prio, seq} keyed on (prio, seq),
  *    with head 0 and tail the number of entries.  seq numbers the puts of
  *    the queue (64 bits, as the positions); a heap alone is not stable,
- *    the key makes items of equal priority come out in put order.  Priorities are any int, so a ring per
- *    level would need a search for the level on every put; the heap needs
- *    none and is O(log n).
+ *    the key makes items of equal priority come out in put order.
+ *    Priorities are any int, so a ring per level would need a search for
+ *    the level on every put; the heap needs none and is O(log n).
  * A new queue owns no store: the first put allocates it, and it grows by
  * doubling (a bounded queue's never beyond the power of two at or above its
  * capacity, so a huge capacity costs nothing until it is used).  Growth
