@@ -224,6 +224,16 @@ typedef struct qwait {
     tpi_deadline dl;
 } qwait;
 
+/* The call's deadline, set on its first wait. */
+static const tpi_deadline *deadline_of(qwait *w)
+{
+    if (!w->armed) {
+        w->dl = tpi_deadline_after_ms(w->timeout_ms);
+        w->armed = true;
+    }
+    return &w->dl;
+}
+
 /* Signals up to n of the threads waiting on cond that no signal is on its
  * way to yet (see "Waking only whom nobody is waking yet").  Called by a
  * put or a get that has just changed len and read *waiting > 0, with its
@@ -259,17 +269,14 @@ static bool wait_once(tp_queue *q, pthread_mutex_t *end, bool for_item,
     pthread_cond_t *cond = for_item ? &q->not_empty : &q->not_full;
     _Atomic unsigned *waiting = for_item ? &q->getters : &q->putters;
     unsigned *woken = for_item ? &q->getters_woken : &q->putters_woken;
-    if (!w->armed) {
-        w->dl = tpi_deadline_after_ms(w->timeout_ms);
-        w->armed = true;
-    }
+    const tpi_deadline *dl = deadline_of(w);
     bool expired = false;
     pthread_mutex_lock(&q->wait_lock);
     atomic_fetch_add(waiting, 1); /* seq_cst: the handshake's write */
     bool sleep = !can_go(q, for_item);
     if (sleep) {
         pthread_mutex_unlock(end);
-        expired = tpi_cond_wait(cond, &q->wait_lock, &w->dl) != 0;
+        expired = tpi_cond_wait(cond, &q->wait_lock, dl) != 0;
     }
     atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
     if (*woken > 0)
@@ -706,12 +713,9 @@ int tp_queue_join(tp_queue *q, int64_t timeout_ms)
             rc = TP_ETIMEDOUT;
             break;
         }
-        if (!w.armed) {
-            w.dl = tpi_deadline_after_ms(w.timeout_ms);
-            w.armed = true;
-        }
         q->joiners++;
-        expired = tpi_cond_wait(&q->all_done, &q->wait_lock, &w.dl) != 0;
+        expired =
+            tpi_cond_wait(&q->all_done, &q->wait_lock, deadline_of(&w)) != 0;
         q->joiners--;
     }
     pthread_mutex_unlock(&q->wait_lock);

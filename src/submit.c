@@ -157,27 +157,26 @@ static int reserve_room(tp_pool *p, bool worker, size_t *n, tpi_deadline *dl,
 static int enqueue(tp_pool *p, tpi_worker *self, tpi_list *chain, size_t n,
                    size_t counted, int level)
 {
-    if (self != NULL && level == TP_PRIORITY_NORMAL) {
+    if (self != NULL) {
         tpi_bump(&self->count.submitted, counted);
-        tpi_list overflow = TPI_LIST_INIT;
-        tpi_task *t;
-        while ((t = tpi_list_pop(chain)) != NULL)
-            if (!tpi_deque_push(&self->dq, t))
-                tpi_list_push(&overflow, t);
-        if (!tpi_list_empty(&overflow))
-            inject_from_worker(p, TP_PRIORITY_NORMAL, &overflow);
+        /* At normal priority, the own deque; what it has no room for, and
+         * other levels, the injector of the level. */
+        tpi_list overflow = TPI_LIST_INIT, *rest = chain;
+        if (level == TP_PRIORITY_NORMAL) {
+            tpi_task *t;
+            while ((t = tpi_list_pop(chain)) != NULL)
+                if (!tpi_deque_push(&self->dq, t))
+                    tpi_list_push(&overflow, t);
+            rest = &overflow;
+        }
+        if (!tpi_list_empty(rest))
+            inject_from_worker(p, level, rest);
         /* A batch from a task (a parallel loop's helpers) wakes as many
          * sleepers as it has tasks, not one that wakes the next. */
         tpi_wake_some(p, n);
         return 0;
     }
-    /* From outside, or at another level: the injector of the level. */
-    if (self != NULL) {
-        tpi_bump(&self->count.submitted, counted);
-        inject_from_worker(p, level, chain);
-        tpi_wake_some(p, n);
-        return 0;
-    }
+    /* From outside: the injector of the level. */
     /* Counted before the task can be seen (a reader who sees it finished
      * sees it submitted: tpi_pool_idle()). */
     atomic_fetch_add_explicit(&p->ext_submitted, counted,
